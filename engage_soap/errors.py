@@ -155,7 +155,7 @@ class ContactNotFoundError(NoSuchObjectError):
 
 
 class InvalidParameterError(EngageFault):
-    """The server rejected a parameter (INVALID_PARAMETER, MISSING_PARAMETER, INVALID_ATTRIBUTE...)."""
+    """The server rejected a parameter (INVALID_PARAMETER, MISSING_PARAMETER, ...)."""
 
     @property
     def parameter_name(self) -> str | None:

@@ -1,0 +1,61 @@
+"""engage_soap: a typed, fault-safe client for the Mapp Engage "ecmapi" SOAP web service.
+
+    from engage_soap import EngageClient
+    with EngageClient("https://host/api/soap/v8/", "api-user", "secret") as client:
+        client.send_prepared_message(23541, email="j.mcexample@example.com")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .client import EngageClient
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ContactNotFoundError,
+    EngageError,
+    EngageFault,
+    HTTPStatusError,
+    InvalidInputError,
+    InvalidParameterError,
+    NoSuchObjectError,
+    ObjectAlreadyExistsError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    RequestTimeoutError,
+    TransportError,
+    UnexpectedServerError,
+)
+from .models import Attachment, Contact, Exchange, Identifier, IdentifierType, SendResult
+from .retry import RateLimiter, RetryPolicy
+
+__all__ = [
+    "Attachment",
+    "AuthenticationError",
+    "ConfigurationError",
+    "Contact",
+    "ContactNotFoundError",
+    "EngageClient",
+    "EngageError",
+    "EngageFault",
+    "Exchange",
+    "HTTPStatusError",
+    "Identifier",
+    "IdentifierType",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "NoSuchObjectError",
+    "ObjectAlreadyExistsError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitedError",
+    "RateLimiter",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "SendResult",
+    "TransportError",
+    "UnexpectedServerError",
+    "__version__",
+]

@@ -1,0 +1,116 @@
+"""Retry policies (capped exponential back-off with jitter) and the client-side rate limiter.
+
+The rule that keeps customers from getting an e-mail twice lives in
+:meth:`RetryPolicy.delay_for`: a write (messageSendSingle, contactCreate) is retried only
+when the request provably never reached the server, or the server answered that it did
+not act (the vendor's "Database Access Limit Exceeded" throttle).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from .errors import ConfigurationError, EngageError, RateLimitedError
+
+__all__ = ["RateLimiter", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying a failed call again.
+
+    ``max_attempts`` counts the first try; ``max_total_wait`` caps the sum of waits; the
+    n-th wait is ``min(max_delay, base_delay * 2**(n-1))``, scaled by a random factor in
+    [0.5, 1] when ``jitter``; after the vendor's throttle the wait is at least
+    ``rate_limited_delay`` (the vendor asks for 30 s).
+    """
+
+    max_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_total_wait: float = 90.0
+    jitter: bool = True
+    rate_limited_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("max_attempts must be at least 1")
+        if min(self.base_delay, self.max_delay, self.max_total_wait,
+               self.rate_limited_delay) < 0:
+            raise ConfigurationError("retry delays must not be negative")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """Never retry."""
+        return cls(max_attempts=1)
+
+    @classmethod
+    def default(cls) -> RetryPolicy:
+        """Three tries, back-off from 0.5 s, at most 90 s of waiting in all."""
+        return cls()
+
+    def backoff(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based), before jitter."""
+        return float(min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1)))
+
+    def delay_for(self, exc: EngageError, *, attempt: int, idempotent: bool,
+                  waited: float) -> float | None:
+        """Seconds to wait before the next try, or None to give up and raise ``exc``."""
+        if attempt >= self.max_attempts:
+            return None
+        if isinstance(exc, RateLimitedError):
+            safe = True  # the server answered that it did nothing
+        elif idempotent:
+            safe = exc.retryable
+        else:
+            safe = exc.retryable and not exc.request_sent
+        if not safe:
+            return None
+        delay = self.backoff(attempt)
+        if self.jitter:
+            delay *= random.uniform(0.5, 1.0)
+        if isinstance(exc, RateLimitedError):
+            delay = max(delay, self.rate_limited_delay)
+        if waited + delay > self.max_total_wait:
+            return None
+        return delay
+
+
+class RateLimiter:
+    """A token bucket shared by all threads of one client: ``rate`` calls per second.
+
+    ``burst`` calls may go at once after a quiet spell.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if not rate > 0:
+            raise ConfigurationError("rate_limit must be a positive number or None")
+        self.rate: float = float(rate)
+        self.capacity = float(burst) if burst is not None else max(1.0, self.rate / 2)
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take a token; return how long the caller must wait before using it."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1.0
+            if self._tokens >= 0:
+                return 0.0
+            return float(-self._tokens / self.rate)
+
+    def acquire(self) -> float:
+        """Wait for a token; return the time waited."""
+        wait = self.reserve()
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(rate={self.rate}, burst={self.capacity})"

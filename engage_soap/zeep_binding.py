@@ -1,0 +1,283 @@
+"""The one module that imports zeep: WSDL loading, schema compilation and ``client.service``.
+
+A WSDL is parsed once per process per source and shared by every client (see
+:func:`load_wsdl`). From zeep's parsed schema each operation is compiled into an
+:class:`~engage_soap.envelope.OperationPlan`, which the wire layer then uses to write and
+read envelopes with lxml alone. zeep's own service object stays available as the escape
+hatch for the WSDL's other operations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import zeep
+import zeep.xsd
+from zeep.wsdl import Document
+from zeep.xsd.types import builtins as xsd_builtins
+
+from .envelope import (
+    BASE64_PLAN,
+    BOOL_PLAN,
+    DECIMAL_PLAN,
+    INT_PLAN,
+    STRING_PLAN,
+    ComplexPlan,
+    Field,
+    OperationPlan,
+    SimplePlan,
+)
+from .errors import ConfigurationError, EngageError, ProtocolError, TransportError
+from .resources import bundled_wsdl
+from .transport import HttpTransport
+
+__all__ = ["LoadedWsdl", "default_cache_dir", "load_wsdl", "make_service"]
+
+log = logging.getLogger("engage_soap")
+
+SERVICE = "EcmWS"
+PORT = "EcmWSPort"
+
+
+@dataclass(frozen=True)
+class LoadedWsdl:
+    """A parsed WSDL and the operation plans compiled from it (immutable, shared)."""
+
+    source: str
+    document: Any  # zeep.wsdl.Document
+    binding_name: str
+    operations: Mapping[str, OperationPlan]
+
+
+_LOADED: dict[tuple[str, str], LoadedWsdl] = {}
+_LOCK = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    """Where fetched WSDLs are kept: $ENGAGE_SOAP_CACHE_DIR, else the user's cache folder."""
+    env = os.environ.get("ENGAGE_SOAP_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "engage_soap" / "wsdl"
+
+
+def _settings(*, forbid_external: bool) -> zeep.Settings:
+    return zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
+                         forbid_external=forbid_external, xml_huge_tree=False,
+                         force_https=False)
+
+
+class _DiskCache:
+    """Raw WSDL/XSD bytes by URL, written atomically; lives across processes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, url: str) -> Path:
+        return self.folder / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".xml")
+
+    def get(self, url: str) -> bytes | None:
+        try:
+            return self._path(url).read_bytes()
+        except OSError:
+            return None
+
+    def add(self, url: str, content: bytes) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".wsdl-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, self._path(url))
+        except OSError as exc:  # a read-only cache must not break the client
+            log.warning("cannot write the WSDL cache in %s: %s", self.folder, exc)
+
+
+class _ZeepTransport(zeep.Transport):
+    """zeep's Transport seam, routed through our HttpTransport (auth, deadline, size cap).
+
+    Loading: local files as usual; http(s) documents only from the allowed hosts, and
+    through the disk cache when one is given.
+    """
+
+    def __init__(self, http: HttpTransport | None, *, cache: _DiskCache | None = None,
+                 allowed_hosts: frozenset[str] = frozenset()) -> None:
+        # zeep's own __init__ would create a second session and mutate headers; skip it.
+        self.cache = None
+        self.load_timeout = http.timeout if http else 30.0
+        self.operation_timeout = self.load_timeout
+        self.logger = logging.getLogger("engage_soap.zeep")
+        self.session = http.session if http else None
+        self._close_session = False  # the session belongs to the HttpTransport
+        self._http = http
+        self._disk = cache
+        self._allowed_hosts = allowed_hosts
+
+    def load(self, url: str) -> bytes:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            path = url[7:] if parts.scheme == "file" else url
+            with open(os.path.expanduser(path), "rb") as fh:
+                return fh.read()
+        if parts.hostname not in self._allowed_hosts:
+            raise ConfigurationError(
+                f"the WSDL refers to {url!r} on another host; refused (allow it with "
+                "wsdl_allowed_hosts)")
+        if self._disk is not None:
+            cached = self._disk.get(url)
+            if cached is not None:
+                return cached
+        if self._http is None:
+            raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
+        reply = self._http.request("GET", url)
+        if reply.status != 200:
+            raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
+        if self._disk is not None:
+            self._disk.add(url, reply.body)
+        return reply.body
+
+    def post(self, address: str, message: bytes, headers: Mapping[str, str]) -> Any:
+        assert self._http is not None
+        reply = self._http.request("POST", address, message, headers)
+        resp = requests.Response()
+        resp.status_code = reply.status
+        resp.headers.update(reply.headers)
+        resp._content = reply.body
+        resp.url = address
+        resp.encoding = "utf-8"
+        return resp
+
+    def get(self, address: str, params: Any, headers: Mapping[str, str]) -> Any:
+        raise ConfigurationError("HTTP GET bindings are not supported")
+
+
+# ---------------------------------------------------------------- compiling plans
+
+
+def _simple_plan(xsd_type: Any) -> SimplePlan:
+    if isinstance(xsd_type, xsd_builtins.Boolean):
+        return BOOL_PLAN
+    if isinstance(xsd_type, (xsd_builtins.Integer, xsd_builtins.Long, xsd_builtins.Int,
+                             xsd_builtins.Short, xsd_builtins.Byte)):
+        return INT_PLAN
+    if isinstance(xsd_type, (xsd_builtins.Decimal, xsd_builtins.Float, xsd_builtins.Double)):
+        return DECIMAL_PLAN
+    if isinstance(xsd_type, xsd_builtins.Base64Binary):
+        return BASE64_PLAN
+    return STRING_PLAN
+
+
+def _complex_plan(xsd_type: Any, seen: dict[int, ComplexPlan]) -> ComplexPlan:
+    key = id(xsd_type)
+    if key in seen:
+        return seen[key]
+    fields: list[Field] = []
+    for name, element in xsd_type.elements:
+        if not isinstance(element, zeep.xsd.Element):
+            continue  # choice/group constructs are not in this service; zeep still has them
+        child_type = element.type
+        plan: SimplePlan | ComplexPlan
+        if isinstance(child_type, zeep.xsd.ComplexType):
+            plan = _complex_plan(child_type, seen)
+        else:
+            plan = _simple_plan(child_type)
+        qname = element.qname
+        tag = qname.text if hasattr(qname, "text") else str(qname)
+        max_occurs = None if element.max_occurs == "unbounded" else int(element.max_occurs)
+        fields.append(Field(name, tag, int(element.min_occurs), max_occurs, plan))
+    result = ComplexPlan(str(xsd_type.name or "anonymous"), tuple(fields))
+    seen[key] = result
+    return result
+
+
+def _compile(binding: Any) -> dict[str, OperationPlan]:
+    plans: dict[str, OperationPlan] = {}
+    seen: dict[int, ComplexPlan] = {}
+    for name, op in binding._operations.items():
+        body_in = getattr(op.input, "body", None)
+        body_out = getattr(op.output, "body", None)
+        if body_in is None or body_out is None:
+            continue  # not document/literal wrapped: reachable through client.service only
+        plans[name] = OperationPlan(
+            name=name, soap_action=op.soapaction or "",
+            request_tag=body_in.qname.text, request=_complex_plan(body_in.type, seen),
+            response_tag=body_out.qname.text, response=_complex_plan(body_out.type, seen))
+    return plans
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_wsdl(wsdl: str | os.PathLike[str] | None, *, http: HttpTransport | None = None,
+              cache_dir: str | os.PathLike[str] | None = None,
+              allowed_hosts: frozenset[str] = frozenset()) -> LoadedWsdl:
+    """The parsed WSDL for ``wsdl`` (None: the bundled copy), built once per process."""
+    if wsdl is None:
+        source = str(bundled_wsdl())
+        is_url = False
+    else:
+        source = os.fspath(wsdl)
+        is_url = urlsplit(source).scheme in ("http", "https")
+        if not is_url:
+            source = str(Path(source).expanduser().resolve())
+    key = ("url" if is_url else "file", source)
+    loaded = _LOADED.get(key)
+    if loaded is not None:
+        return loaded
+    with _LOCK:
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = _load(source, is_url, http, cache_dir, allowed_hosts)
+            _LOADED[key] = loaded
+    return loaded
+
+
+def _load(source: str, is_url: bool, http: HttpTransport | None,
+          cache_dir: str | os.PathLike[str] | None,
+          allowed_hosts: frozenset[str]) -> LoadedWsdl:
+    if is_url:
+        host = urlsplit(source).hostname or ""
+        disk = _DiskCache(Path(cache_dir) if cache_dir else default_cache_dir())
+        transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host})
+        settings = _settings(forbid_external=False)
+    else:
+        if not Path(source).is_file():
+            raise ConfigurationError(f"WSDL file not found: {source}")
+        transport = _ZeepTransport(None)
+        settings = _settings(forbid_external=True)
+    try:
+        document = Document(source, transport, settings=settings)  # type: ignore[arg-type]
+        service = document.services[SERVICE] if SERVICE in document.services else next(
+            iter(document.services.values()))
+        port = service.ports[PORT] if PORT in service.ports else next(
+            iter(service.ports.values()))
+        binding = port.binding
+        plans = _compile(binding)
+    except EngageError as exc:
+        if isinstance(exc, TransportError | ProtocolError):
+            raise ConfigurationError(f"cannot load the WSDL {source!r}: {exc}") from exc
+        raise
+    except Exception as exc:  # zeep, lxml and OS errors: zeep lets many kinds through
+        raise ConfigurationError(
+            f"cannot load the WSDL {source!r}: {type(exc).__name__}: {exc}") from exc
+    log.debug("loaded WSDL %s (%d operations)", source, len(plans))
+    return LoadedWsdl(source, document, binding.name.text, plans)
+
+
+def make_service(loaded: LoadedWsdl, endpoint: str, http: HttpTransport) -> Any:
+    """zeep's ServiceProxy for ``loaded``'s binding at ``endpoint``, over ``http``."""
+    client_cls: Any = zeep.Client
+    client = client_cls(loaded.document, transport=_ZeepTransport(http),
+                         settings=_settings(forbid_external=True))
+    return client.create_service(loaded.binding_name, endpoint)
