@@ -1,0 +1,514 @@
+"""The sandbox HTTP server: an in-process fake of the ecmapi SOAP endpoint.
+
+``Sandbox`` runs a threading HTTP/1.1 server (keep-alive) in a daemon thread. A POST to
+the endpoint path is authenticated (HTTP Basic), checked against injected faults and the
+rate ceiling, validated against the bundled XSD, and answered like the real service.
+``GET <endpoint>?wsdl`` serves the bundled WSDL pointing at the sandbox, and
+``GET <endpoint>ecmapi.xsd`` the schema it imports (neither needs credentials).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import logging
+import os
+import signal
+import socket
+import struct
+import threading
+import types
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
+
+from ..resources import bundled_wsdl, bundled_xsd
+from .faults import FaultInjector, FaultRule, RateLimiter, throttle_fault
+from .operations import dispatch
+from .state import CallRecord, SandboxState
+from .wire import (
+    SoapFault,
+    fault_bean,
+    fault_envelope,
+    parse_request,
+    reply_envelope,
+    validate_payload,
+)
+
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERNAME", "MAX_BODY_BYTES", "Sandbox", "run"]
+
+logger = logging.getLogger("engage_soap.sandbox")
+
+DEFAULT_USERNAME = "sandbox-api"
+DEFAULT_PASSWORD = "sandbox-secret"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+_XML = "text/xml; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html"
+_PROXY_PAGES = {
+    502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+         b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+         b"</body>\r\n</html>\r\n",
+    503: b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
+         b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
+         b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+}
+_WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+_XSD_NS = "http://www.w3.org/2001/XMLSchema"
+
+
+class _Server(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that knows its sandbox and can drop idle keep-alive connections."""
+
+    daemon_threads = True
+    request_queue_size = 64
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox, family: int) -> None:
+        self.address_family = family
+        self.sandbox = sandbox
+        self._conn_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._closing = False
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn): not needed here.
+        TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def track(self, conn: socket.socket) -> bool:
+        """Register an open connection; False once the server is closing."""
+        with self._conn_lock:
+            if self._closing:
+                return False
+            self._connections.add(conn)
+            return True
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._conn_lock:
+            self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        """Wake every handler blocked on a kept-alive connection so it can finish."""
+        with self._conn_lock:
+            self._closing = True
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("sandbox: error while handling a connection", exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests (HTTP/1.1 keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "engage-soap-sandbox"
+    sys_version = ""
+    server: _Server
+    _reset = False
+
+    def setup(self) -> None:
+        # Idle keep-alive connections end after idle_timeout seconds.
+        self.request.settimeout(self.server.sandbox.idle_timeout)
+        # Headers and body go out in separate writes: without NODELAY, Nagle's algorithm
+        # and the client's delayed ACK add ~40 ms to every reply on a kept-alive connection.
+        with contextlib.suppress(OSError):
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+        if not self.server.track(self.connection):
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.untrack(self.connection)
+            if self._reset:
+                # SO_LINGER 0 was set: closing now sends RST instead of FIN.
+                self.connection.close()
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    # -- logging: never to stderr, never headers ------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("sandbox %s - %s", self.address_string(), format % args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.log_message(format, *args)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def _sandbox(self) -> Sandbox:
+        return self.server.sandbox
+
+    def _send(self, status: int, body: bytes, content_type: str | None = None, *,
+              headers: Mapping[str, str] | None = None, close: bool = False,
+              truncate: bool = False) -> None:
+        try:
+            self.send_response(status)
+            if content_type:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body[: len(body) // 2] if truncate else body)
+        except OSError:
+            self.close_connection = True
+        if truncate:
+            self.close_connection = True
+
+    def _reset_connection(self) -> None:
+        """Drop the connection with RST, without a reply."""
+        self.close_connection = True
+        self._reset = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering (411/400/413) or on a short read."""
+        if self.headers.get("Transfer-Encoding"):
+            self._send(411, b"Content-Length required\n", _TEXT, close=True)
+            return None
+        raw = self.headers.get("Content-Length", "0")
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(400, b"Bad Content-Length\n", _TEXT, close=True)
+            return None
+        if length > self._sandbox.max_body_bytes:
+            self._send(413, b"Request body too large\n", _TEXT, close=True)
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            return None
+        return body
+
+    def _authenticate(self) -> str | None:
+        """The authenticated user name, or None."""
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        expected = self._sandbox.users.get(user) if sep else None
+        # Compare even for an unknown user, so timing does not tell users apart.
+        ok = hmac.compare_digest(password.encode("utf-8"),
+                                 (expected if expected is not None else "\0").encode("utf-8"))
+        return user if ok and expected is not None else None
+
+    # -- methods --------------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        if urlsplit(self.path).path != self._sandbox.path:
+            self._send(404, b"Not Found\n", _TEXT)
+            return
+        user = self._authenticate()
+        if user is None:
+            reason = (b"Invalid credentials\n" if self.headers.get("Authorization")
+                      else b"Authentication required\n")
+            self._send(401, reason, _TEXT,
+                       headers={"WWW-Authenticate": 'Basic realm="Engage API"'})
+            return
+        self._soap(body, user)
+
+    def _other(self) -> None:
+        if self._read_body() is None:
+            return
+        parts = urlsplit(self.path)
+        endpoint = self._sandbox.path
+        query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
+        reading = self.command in ("GET", "HEAD")
+        if parts.path == endpoint and reading and "wsdl" in query:
+            self._send(200, self._sandbox.wsdl_text(), _XML)
+        elif parts.path == endpoint + "ecmapi.xsd" and reading:
+            self._send(200, bundled_xsd().read_bytes(), _XML)
+        elif parts.path == endpoint:
+            self._send(405, b"Method Not Allowed\n", _TEXT, headers={"Allow": "POST"})
+        else:
+            self._send(404, b"Not Found\n", _TEXT)
+
+    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other
+
+    # -- SOAP -----------------------------------------------------------------------------
+
+    def _soap(self, body: bytes, user: str) -> None:
+        sandbox = self._sandbox
+        operation: str | None = None
+        rule: FaultRule | None = None
+        status = 500
+        try:
+            request: etree._Element | None = None
+            parse_fault: SoapFault | None = None
+            try:
+                operation, request = parse_request(body)
+            except SoapFault as fault:
+                parse_fault = fault
+            rule = sandbox.faults.take(operation)
+            if rule is not None and rule.latency:
+                sandbox.stopping.wait(rule.latency)
+            kind = rule.kind if rule is not None else None
+            if kind in ("http_502", "http_503"):
+                status = 502 if kind == "http_502" else 503
+                self._send(status, _PROXY_PAGES[status], _HTML)
+            elif kind == "empty_503":
+                status = 503
+                self._send(503, b"")
+            elif kind == "reset":
+                status = 0
+                self._reset_connection()
+            elif kind == "fault":
+                self._send_fault(rule.fault if rule and rule.fault else
+                                 SoapFault.unexpected("Injected fault."))
+            elif kind == "throttle" or (parse_fault is None and not sandbox.limiter.allow(user)):
+                self._send_fault(throttle_fault())
+            elif parse_fault is not None:
+                self._send_fault(parse_fault)
+            else:
+                assert operation is not None and request is not None
+                status, reply = self._answer(operation, request)
+                if kind == "reset_after":
+                    status = 0
+                    self._reset_connection()
+                else:
+                    self._send(status, reply, _XML, truncate=kind == "truncated")
+        except Exception:
+            logger.exception("sandbox: unexpected error in %s", operation)
+            status = 500
+            self._send_fault(SoapFault.unexpected())
+        finally:
+            sandbox.state.record_call(CallRecord(operation, status, user,
+                                                 rule.kind if rule is not None else None))
+
+    def _answer(self, operation: str, request: etree._Element) -> tuple[int, bytes]:
+        """Validate and run one operation: (HTTP status, reply envelope)."""
+        sandbox = self._sandbox
+        fault = validate_payload(request)
+        if fault is not None:
+            return 500, _fault_bytes(fault)
+        try:
+            payload = dispatch(operation, request, sandbox.state, sandbox.api_version)
+        except SoapFault as exc:
+            return 500, _fault_bytes(exc)
+        problem = validate_payload(payload)
+        if problem is not None:
+            logger.error("sandbox: %s reply does not match the schema: %s", operation, problem)
+            return 500, _fault_bytes(SoapFault.unexpected())
+        return 200, reply_envelope(payload)
+
+    def _send_fault(self, fault: SoapFault) -> None:
+        self._send(500, _fault_bytes(fault), _XML)
+
+
+def _fault_bytes(fault: SoapFault) -> bytes:
+    bean = fault_bean(fault)
+    if bean is not None and validate_payload(bean) is not None:
+        logger.error("sandbox: fault detail %s does not match the schema", fault.detail_name)
+        fault = SoapFault.unexpected()
+    return fault_envelope(fault)
+
+
+class Sandbox:
+    """An in-process fake of the ecmapi SOAP service (like moto for AWS).
+
+    ``users`` maps user names to passwords (default ``{DEFAULT_USERNAME: DEFAULT_PASSWORD}``);
+    ``rate_limit`` is the calls-per-second ceiling per user (None: no ceiling);
+    ``state_file`` keeps the state as JSON across restarts. Use as a context manager, or
+    ``start()`` / ``stop()``. ``state`` holds the data (:class:`SandboxState`), ``faults``
+    injects failures (see :mod:`engage_soap.sandbox.faults`), e.g.
+    ``sandbox.faults.inject("contactGet", "http_502", times=1)``.
+
+    A call over the rate ceiling, like the real service, gets HTTP 500 with a SOAP fault
+    whose faultstring is "Database Access Limit Exceeded" and which has no detail.
+    A call's path: Basic auth (401), envelope parsing, injected fault, rate ceiling,
+    schema validation (InvalidParameterException), then the operation.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 users: Mapping[str, str] | None = None,
+                 state_file: str | os.PathLike[str] | None = None, api_version: str = "8",
+                 rate_limit: float | None = 10.0, path: str | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout: float = 60.0) -> None:
+        self.host = host
+        self.requested_port = port
+        self.users: dict[str, str] = (dict(users) if users is not None
+                                      else {DEFAULT_USERNAME: DEFAULT_PASSWORD})
+        self.api_version = api_version
+        self.path = path or f"/api/soap/v{api_version.split('.')[0]}/"
+        if not (self.path.startswith("/") and self.path.endswith("/")):
+            raise ValueError("path must start and end with '/'")
+        self.max_body_bytes = max_body_bytes
+        self.idle_timeout = idle_timeout
+        self.state = SandboxState(state_file)
+        self.faults = FaultInjector()
+        self.limiter = RateLimiter(rate_limit)
+        self.stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._wsdl: bytes | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is running already")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self.stopping.clear()
+        self._wsdl = None
+        server = _Server((self.host, self.requested_port), self, family)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"engage-soap-sandbox:{server.server_port}", daemon=True)
+        self._server, self._thread = server, thread
+        thread.start()
+        logger.debug("sandbox listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and the listening socket, join the threads."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self.stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: types.TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None
+
+    # -- addresses ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (after start())."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._server.server_port
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running sandbox."""
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The SOAP endpoint, e.g. ``http://127.0.0.1:PORT/api/soap/v8/``."""
+        return self.base_url + self.path
+
+    @property
+    def wsdl_url(self) -> str:
+        """The endpoint + ``?wsdl``."""
+        return self.url + "?wsdl"
+
+    @property
+    def xsd_url(self) -> str:
+        """Where the sandbox serves the schema the WSDL imports."""
+        return self.url + "ecmapi.xsd"
+
+    # -- settings -------------------------------------------------------------------------
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Calls per second per user before "Database Access Limit Exceeded" (None: off)."""
+        return self.limiter.limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        self.limiter.limit = value
+        self.limiter.reset()
+
+    def wsdl_text(self) -> bytes:
+        """The bundled WSDL with its address and schema import pointing at this sandbox."""
+        if self._wsdl is None:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+            tree = etree.parse(str(bundled_wsdl()), parser)
+            for address in tree.iter(f"{{{_WSDL_SOAP_NS}}}address"):
+                address.set("location", self.url)
+            for imported in tree.iter(f"{{{_XSD_NS}}}import"):
+                if imported.get("schemaLocation"):
+                    imported.set("schemaLocation", self.xsd_url)
+            self._wsdl = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+        return self._wsdl
+
+
+def run(host: str = "127.0.0.1", port: int = 8080, *,
+        state_file: str | os.PathLike[str] | None = None,
+        users: Mapping[str, str] | None = None, rate_limit: float | None = 10.0,
+        api_version: str = "8", ready: Callable[[Sandbox], None] | None = None) -> None:
+    """Serve a sandbox until KeyboardInterrupt or SIGTERM, then stop cleanly.
+
+    ``ready`` is called with the running sandbox (e.g. to print its URL).
+    """
+    sandbox = Sandbox(host, port, users=users, state_file=state_file, rate_limit=rate_limit,
+                      api_version=api_version)
+    done = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous: Any = None
+    if in_main:
+        previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: done.set())
+    try:
+        sandbox.start()
+        logger.info("sandbox listening on %s", sandbox.url)
+        if ready is not None:
+            ready(sandbox)
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+

@@ -1,0 +1,144 @@
+"""Fixtures for the sandbox tests: a running sandbox and a SOAP helper over plain requests.
+
+Every reply that ``soap.call`` receives is checked for the real wire shape (``S:``
+envelope, ``ns2:`` payload, text/xml) and validated against the bundled XSD, with a
+schema compiled here independently of the sandbox's own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from lxml import etree
+
+from engage_soap.resources import bundled_xsd
+from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+ECM = "http://ecircle.com/developer/ecmapi"
+XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
+
+
+def envelope(body: str) -> bytes:
+    """A SOAP 1.1 request envelope around ``body`` (the ``ecm:`` prefix is declared)."""
+    return (f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:ecm="{ECM}">'
+            f"<soapenv:Header/><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+            ).encode()
+
+
+def contact_get(id_type: str, value: str) -> str:
+    return (f"<ecm:contactGet><identifier><type>{id_type}</type><value>{value}</value>"
+            f"</identifier></ecm:contactGet>")
+
+
+def send_single(message_id: object, recipient_id: object, content: str = "") -> str:
+    return (f"<ecm:messageSendSingle><messageId>{message_id}</messageId>"
+            f"<recipientId>{recipient_id}</recipientId>"
+            f"<additionalContent>{content}</additionalContent></ecm:messageSendSingle>")
+
+
+@dataclass
+class Reply:
+    """A parsed SOAP reply: the payload element, or the fault's parts."""
+
+    status: int
+    text: str
+    payload: etree._Element | None = None
+    faultcode: str | None = None
+    faultstring: str | None = None
+    detail_name: str | None = None
+    detail: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(self.detail)
+
+
+def check_reply(response: requests.Response) -> Reply:
+    """Check the wire shape of a SOAP reply and validate its payload against the XSD."""
+    assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert int(response.headers["Content-Length"]) == len(response.content)
+    root = etree.fromstring(response.content)
+    assert root.tag == f"{{{SOAP_ENV}}}Envelope"
+    assert root.prefix == "S"
+    assert len(root) == 1 and root[0].tag == f"{{{SOAP_ENV}}}Body" and root[0].prefix == "S"
+    assert len(root[0]) == 1
+    child = root[0][0]
+    reply = Reply(response.status_code, response.text)
+    if child.tag == f"{{{SOAP_ENV}}}Fault":
+        assert response.status_code == 500
+        assert child.prefix == "S"
+        assert [c.tag for c in child][:2] == ["faultcode", "faultstring"]
+        reply.faultcode = child.findtext("faultcode")
+        reply.faultstring = child.findtext("faultstring")
+        detail = child.find("detail")
+        if detail is not None:
+            assert len(detail) == 1
+            bean = detail[0]
+            assert bean.prefix == "ns2" and etree.QName(bean).namespace == ECM
+            XSD.assertValid(bean)
+            reply.detail_name = etree.QName(bean).localname
+            reply.detail = [(str(c.tag), c.text or "") for c in bean]
+    else:
+        assert response.status_code == 200
+        assert child.prefix == "ns2" and etree.QName(child).namespace == ECM
+        # Children are unqualified.
+        assert all(etree.QName(c).namespace is None for c in child.iter() if c is not child)
+        XSD.assertValid(child)
+        reply.payload = child
+    return reply
+
+
+class Soap:
+    """Posts hand-written envelopes to a sandbox with plain requests."""
+
+    def __init__(self, sandbox: Sandbox, session: requests.Session) -> None:
+        self.sandbox = sandbox
+        self.session = session
+
+    def post(self, data: bytes, *, url: str | None = None, **kwargs: object) -> requests.Response:
+        """POST raw bytes; the response is read fully and closed."""
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+        with self.session.post(url or self.sandbox.url, data=data, headers=headers,
+                               timeout=30, **kwargs) as response:  # type: ignore[arg-type]
+            _ = response.content
+            return response
+
+    def call(self, body: str) -> Reply:
+        """POST ``body`` in an envelope and return the checked reply."""
+        return check_reply(self.post(envelope(body)))
+
+    # The request builders and the reply check, for test modules (no conftest imports).
+    envelope = staticmethod(envelope)
+    contact_get = staticmethod(contact_get)
+    send_single = staticmethod(send_single)
+    check = staticmethod(check_reply)
+    schema = XSD
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A running sandbox without the rate ceiling (tests call it quickly)."""
+    with Sandbox(rate_limit=None) as running:
+        yield running
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as http:
+        http.auth = (DEFAULT_USERNAME, DEFAULT_PASSWORD)
+        yield http
+
+
+@pytest.fixture
+def soap(sandbox: Sandbox, session: requests.Session) -> Soap:
+    return Soap(sandbox, session)
+
+
+@pytest.fixture
+def make_soap(session: requests.Session) -> Callable[[Sandbox], Soap]:
+    """Build a Soap helper for a sandbox a test starts itself."""
+    return lambda other: Soap(other, session)
