@@ -1,0 +1,34 @@
+# One venv, made from scratch on a fresh clone; every target installs what it needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## the main job: the vendor's prepared-message procedure against the built-in sandbox
+demo: $(STAMP)
+	$(BIN)/engage-soap send-prepared --sandbox --message-id 23541 \
+	    --email j.mcexample@example.com --param FIRSTNAME=Jo
+
+## every test, then the linters
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(MAKE) lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## speed figures (not tests): prints a table, writes benchmarks/results/latest.json
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
