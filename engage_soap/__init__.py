@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .client import EngageClient
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -30,6 +31,19 @@ from .errors import (
 )
 from .models import Attachment, Contact, Exchange, Identifier, IdentifierType, SendResult
 from .retry import RateLimiter, RetryPolicy
+
+if TYPE_CHECKING:
+    from .client import EngageClient
+
+
+def __getattr__(name: str) -> Any:
+    # The facade pulls in requests and lxml; load it on first use so that importing the
+    # package (the CLI's --help, the pytest plugin) stays cheap.
+    if name == "EngageClient":
+        from .client import EngageClient
+
+        return EngageClient
+    raise AttributeError(f"module 'engage_soap' has no attribute {name!r}")
 
 __all__ = [
     "Attachment",
