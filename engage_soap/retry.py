@@ -80,16 +80,23 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """A token bucket shared by all threads of one client: ``rate`` calls per second.
+    """A token bucket shared by all threads of one client, sized to the account's ceiling.
 
-    ``burst`` calls may go at once after a quiet spell.
+    Never more than ``rate`` calls start in any one-second window, of which up to
+    ``burst`` (default 2, or 1 below 5 calls/s) may start back to back after a quiet
+    spell: the bucket holds ``burst`` tokens and refills at ``rate - burst + 1`` per second.
     """
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
+    def __init__(self, rate: float, burst: int | None = None) -> None:
         if not rate > 0:
             raise ConfigurationError("rate_limit must be a positive number or None")
         self.rate: float = float(rate)
-        self.capacity = float(burst) if burst is not None else max(1.0, self.rate / 2)
+        if burst is None:
+            burst = 2 if rate >= 5 else 1
+        if not 1 <= burst <= max(1.0, rate):
+            raise ConfigurationError("burst must be between 1 and the rate")
+        self.capacity = float(burst)
+        self._refill = self.rate - self.capacity + 1.0
         self._tokens = self.capacity
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
@@ -98,12 +105,13 @@ class RateLimiter:
         """Take a token; return how long the caller must wait before using it."""
         with self._lock:
             now = time.monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._tokens = min(self.capacity,
+                               self._tokens + (now - self._stamp) * self._refill)
             self._stamp = now
             self._tokens -= 1.0
             if self._tokens >= 0:
                 return 0.0
-            return float(-self._tokens / self.rate)
+            return float(-self._tokens / self._refill)
 
     def acquire(self) -> float:
         """Wait for a token; return the time waited."""
