@@ -266,52 +266,60 @@ class _Handler(BaseHTTPRequestHandler):
     # -- SOAP -----------------------------------------------------------------------------
 
     def _soap(self, body: bytes, user: str) -> None:
+        # Decide the reply, record the call, then send: a test that reads state.calls right
+        # after its client returns then always sees the call.
         sandbox = self._sandbox
         operation: str | None = None
         rule: FaultRule | None = None
-        status = 500
         try:
-            request: etree._Element | None = None
-            parse_fault: SoapFault | None = None
-            try:
-                operation, request = parse_request(body)
-            except SoapFault as fault:
-                parse_fault = fault
-            rule = sandbox.faults.take(operation)
-            if rule is not None and rule.latency:
-                sandbox.stopping.wait(rule.latency)
-            kind = rule.kind if rule is not None else None
-            if kind in ("http_502", "http_503"):
-                status = 502 if kind == "http_502" else 503
-                self._send(status, _PROXY_PAGES[status], _HTML)
-            elif kind == "empty_503":
-                status = 503
-                self._send(503, b"")
-            elif kind == "reset":
-                status = 0
-                self._reset_connection()
-            elif kind == "fault":
-                self._send_fault(rule.fault if rule and rule.fault else
-                                 SoapFault.unexpected("Injected fault."))
-            elif kind == "throttle" or (parse_fault is None and not sandbox.limiter.allow(user)):
-                self._send_fault(throttle_fault())
-            elif parse_fault is not None:
-                self._send_fault(parse_fault)
-            else:
-                assert operation is not None and request is not None
-                status, reply = self._answer(operation, request)
-                if kind == "reset_after":
-                    status = 0
-                    self._reset_connection()
-                else:
-                    self._send(status, reply, _XML, truncate=kind == "truncated")
+            operation, rule, status, send = self._plan(body, user)
         except Exception:
             logger.exception("sandbox: unexpected error in %s", operation)
-            status = 500
-            self._send_fault(SoapFault.unexpected())
-        finally:
-            sandbox.state.record_call(CallRecord(operation, status, user,
-                                                 rule.kind if rule is not None else None))
+            status, fault = 500, SoapFault.unexpected()
+            send = lambda: self._send_fault(fault)  # noqa: E731
+        sandbox.state.record_call(CallRecord(operation, status, user,
+                                             rule.kind if rule is not None else None))
+        send()
+
+    def _plan(self, body: bytes, user: str) -> tuple[str | None, FaultRule | None, int,
+                                                      Callable[[], None]]:
+        """(operation, fault rule, HTTP status (0: reset), the action that replies)."""
+        sandbox = self._sandbox
+        operation: str | None = None
+        request: etree._Element | None = None
+        parse_fault: SoapFault | None = None
+        try:
+            operation, request = parse_request(body)
+        except SoapFault as fault:
+            parse_fault = fault
+        rule = sandbox.faults.take(operation)
+        if rule is not None and rule.latency:
+            sandbox.stopping.wait(rule.latency)
+        kind = rule.kind if rule is not None else None
+        if kind in ("http_502", "http_503"):
+            status = 502 if kind == "http_502" else 503
+            return operation, rule, status, lambda: self._send(status, _PROXY_PAGES[status],
+                                                               _HTML)
+        if kind == "empty_503":
+            return operation, rule, 503, lambda: self._send(503, b"")
+        if kind == "reset":
+            return operation, rule, 0, self._reset_connection
+        if kind == "fault":
+            injected = rule.fault if rule and rule.fault else SoapFault.unexpected(
+                "Injected fault.")
+            return operation, rule, 500, lambda: self._send_fault(injected)
+        if kind == "throttle" or (parse_fault is None and not sandbox.limiter.allow(user)):
+            return operation, rule, 500, lambda: self._send_fault(throttle_fault())
+        if parse_fault is not None:
+            bad = parse_fault
+            return operation, rule, 500, lambda: self._send_fault(bad)
+        assert operation is not None and request is not None
+        status, reply = self._answer(operation, request)
+        if kind == "reset_after":
+            return operation, rule, 0, self._reset_connection
+        truncate = kind == "truncated"
+        return operation, rule, status, lambda: self._send(status, reply, _XML,
+                                                           truncate=truncate)
 
     def _answer(self, operation: str, request: etree._Element) -> tuple[int, bytes]:
         """Validate and run one operation: (HTTP status, reply envelope)."""
