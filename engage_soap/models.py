@@ -84,7 +84,7 @@ class Identifier:
         object.__setattr__(self, "type", kind)
         if kind is IdentifierType.ID:
             value: object = self.value
-            if isinstance(value, str) and value.isdigit():
+            if isinstance(value, str) and value.isascii() and value.isdigit():
                 value = int(value)
             object.__setattr__(self, "value", str(check_id(value, "contact id")))
         else:
@@ -108,6 +108,9 @@ class Identifier:
 
     @classmethod
     def id(cls, value: int) -> Identifier:
+        # An int is required here (and by contact_get(contact_id=...)): "12" is refused
+        # like it is for message ids; Identifier(IdentifierType.ID, "12") takes wire text.
+        check_id(value, "contact id")
         return cls(IdentifierType.ID, value)  # type: ignore[arg-type]  # validated to str
 
 
