@@ -154,7 +154,10 @@ class EngageClient:
         while True:
             attempt += 1
             if self._limiter is not None:
-                self._limiter.acquire()
+                paced = self._limiter.acquire()
+                if paced > 0:
+                    log.debug("%s attempt %d paced by the rate limit: waited %.3f s",
+                              operation, attempt, paced)
             try:
                 return call()
             except EngageError as exc:

@@ -102,10 +102,19 @@ class Field:
     min_occurs: int
     max_occurs: int | None  # None: unbounded
     plan: SimplePlan | ComplexPlan
+    repeated: bool = field(init=False, repr=False, compare=False)
+    # The plan again, split by kind, so the reader needs no isinstance per element.
+    complex: ComplexPlan | None = field(init=False, repr=False, compare=False)
+    from_text: Callable[[str, str], Any] | None = field(init=False, repr=False,
+                                                          compare=False)
 
-    @property
-    def repeated(self) -> bool:
-        return self.max_occurs is None or self.max_occurs > 1
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "repeated", self.max_occurs is None or self.max_occurs > 1)
+        plan = self.plan
+        complex_plan = plan if isinstance(plan, ComplexPlan) else None
+        object.__setattr__(self, "complex", complex_plan)
+        object.__setattr__(self, "from_text",
+                           plan.from_text if isinstance(plan, SimplePlan) else None)
 
 
 @dataclass(frozen=True)
@@ -117,9 +126,13 @@ class ComplexPlan:
     by_tag: Mapping[str, Field] = field(init=False, repr=False)
     by_name: Mapping[str, Field] = field(init=False, repr=False)
 
+    required: tuple[str, ...] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_tag", {f.tag: f for f in self.fields})
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+        object.__setattr__(self, "required", tuple(
+            f.name for f in self.fields if f.min_occurs and not f.repeated))
 
 
 @dataclass(frozen=True)
@@ -271,30 +284,34 @@ def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str,
     out: dict[str, Any] = {}
     by_tag = plan.by_tag
     for child in elem:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        f = by_tag.get(tag)
+        f = by_tag.get(child.tag)  # comments and PIs have non-str tags: never found
         if f is None:
             continue
+        name = f.name
         if child.get(XSI_NIL) in ("true", "1"):
             value: Any = None
-        elif isinstance(f.plan, ComplexPlan):
-            value = read_fields(child, f.plan, f"{path}/{f.name}")
+        elif f.complex is not None:
+            value = read_fields(child, f.complex, f"{path}/{name}")
         else:
-            value = f.plan.from_text(child.text or "", f"{path}/{f.name}")
+            value = f.from_text(child.text or "", f"{path}/{name}")  # type: ignore[misc]
         if f.repeated:
-            out.setdefault(f.name, []).append(value)
-        elif f.name in out:
-            raise ProtocolError(f"{path}/{f.name} occurs more than once", request_sent=True)
+            items = out.get(name)
+            if items is None:
+                out[name] = [value]
+            else:
+                items.append(value)
+        elif name in out:
+            raise ProtocolError(f"{path}/{name} occurs more than once", request_sent=True)
         else:
-            out[f.name] = value
-    for f in plan.fields:
-        if f.name not in out:
-            if f.min_occurs and not f.repeated:
-                raise ProtocolError(f"{path}/{f.name} is missing from the reply",
+            out[name] = value
+    if len(out) != len(plan.fields):
+        for name in plan.required:
+            if name not in out:
+                raise ProtocolError(f"{path}/{name} is missing from the reply",
                                     request_sent=True)
-            out[f.name] = [] if f.repeated else None
+        for f in plan.fields:
+            if f.name not in out:
+                out[f.name] = [] if f.repeated else None
     return out
 
 

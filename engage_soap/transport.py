@@ -8,9 +8,14 @@ Proxy settings from the environment are resolved once per transport, not per cal
 from __future__ import annotations
 
 import base64
+import contextlib
+import heapq
 import http.client
+import itertools
 import logging
+import re
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,10 +23,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
+import requests.utils
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from . import __version__
 from .errors import ConfigurationError, ProtocolError, RequestTimeoutError, TransportError
+from .http_pool import HttpPool
 
 __all__ = ["DEFAULT_MAX_REPLY_BYTES", "HttpReply", "HttpTransport"]
 
@@ -30,6 +40,8 @@ log = logging.getLogger("engage_soap")
 DEFAULT_MAX_REPLY_BYTES = 8 * 1024 * 1024
 _CHUNK = 64 * 1024
 _CONNECT_TIMEOUT = 10.0
+# URLs the fast path sends as they are: printable ASCII that needs no quoting.
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,109 @@ def translate_requests_error(exc: BaseException, url: str) -> TransportError:
                           f"({type(exc).__name__})", retryable=True, request_sent=True)
 
 
+# ---------------------------------------------------------------- the call deadline
+#
+# A socket timeout bounds each read, not the call: a server trickling one byte per
+# 0.2 s (in the status line and headers as well as in the body) never trips it. So one
+# shared daemon thread shuts down the socket of any call still running at its deadline;
+# the blocked read then fails at once and ``request`` reports RequestTimeoutError. The
+# header phase is covered by the connection classes below (mounted on sessions this
+# transport creates); the body phase by ``_read_body`` for every session.
+
+
+class _Watchdog:
+    """Shuts down sockets whose call passed its deadline; O(log n) per call, one thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._active: dict[int, socket.socket] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, deadline: float) -> int:
+        with self._cond:
+            token = next(self._ids)
+            self._active[token] = sock
+            heapq.heappush(self._heap, (deadline, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="engage-soap-deadline",
+                                                daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()
+            return token
+
+    def unwatch(self, token: int) -> None:
+        with self._cond:
+            self._active.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now
+                                      or self._heap[0][1] not in self._active):
+                    _, token = heapq.heappop(self._heap)
+                    sock = self._active.pop(token, None)
+                    if sock is not None:  # still running at its deadline: cut it off
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = _Watchdog()
+_call = threading.local()  # .deadline: the monotonic deadline of this thread's call
+
+
+class _DeadlineMixin:
+    """Watches the socket while the status line and headers are read."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> Any:
+        deadline: float | None = getattr(_call, "deadline", None)
+        sock = self.sock
+        token = _WATCHDOG.watch(sock, deadline) if deadline is not None and sock else None
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            if token is not None:
+                _WATCHDOG.unwatch(token)
+
+
+class _HTTPConnection(_DeadlineMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with pools whose connections honour the call deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 class HttpTransport:
     """POSTs envelopes over one pooled session; thread-safe.
 
@@ -100,7 +215,7 @@ class HttpTransport:
     def __init__(self, username: str, password: str, *, timeout: float = 30.0,
                  session: requests.Session | None = None, verify: bool | str | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-                 proxy_url: str | None = None) -> None:
+                 proxy_url: str | None = None, fast_path: bool = True) -> None:
         if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
                                      f"got {timeout!r}")
@@ -109,9 +224,19 @@ class HttpTransport:
         self.timeout = float(timeout)
         self.max_reply_bytes = max_reply_bytes
         self._own_session = session is None
-        self.session = session if session is not None else requests.Session()
+        if session is None:
+            session = requests.Session()
+            for prefix in ("https://", "http://"):
+                session.mount(prefix, _DeadlineAdapter())
+        self.session = session
         self._authorization = basic_auth_header(username, password)
         self._verify_arg = verify
+        # The lean keep-alive pool (http_pool) serves URLs that need no proxy, client
+        # cert or verify=False, unless the caller brought a session of their own.
+        self._fast = fast_path and self._own_session
+        self._routes: dict[str, tuple[HttpPool, str] | None] = {}
+        self._pools: dict[tuple[str, str, int], HttpPool] = {}
+        self._pool_lock = threading.Lock()
         self._settings_url: str | None = proxy_url
         self._settings: dict[str, Any] | None = None
         self._base_headers = {
@@ -147,6 +272,12 @@ class HttpTransport:
         """Send one request and read the whole reply, or raise a TransportError."""
         started = time.monotonic()
         deadline = started + self.timeout
+        if self._fast:
+            route = self._routes.get(url) if url in self._routes else self._route(url)
+            if route is not None:
+                fast = route[0].request(method, route[1], body, headers, deadline)
+                return HttpReply(fast.status, fast.headers, fast.body,
+                                 time.monotonic() - started)
         all_headers = dict(self._base_headers)
         if headers:
             all_headers.update(headers)
@@ -158,12 +289,20 @@ class HttpTransport:
             raise TransportError(f"invalid endpoint URL {url!r}", retryable=False,
                                  request_sent=False) from exc
         settings = self._send_settings(url)
+        _call.deadline = deadline
         try:
             resp = self.session.send(
                 prepared, stream=True, allow_redirects=False,
                 timeout=(min(_CONNECT_TIMEOUT, self.timeout), self.timeout), **settings)
         except requests.exceptions.RequestException as exc:
+            if time.monotonic() >= deadline:  # the watchdog cut a trickling reply off
+                raise RequestTimeoutError(
+                    f"the reply from {urlsplit(url).netloc} did not start within "
+                    f"{self.timeout:g} s; the request was sent", retryable=True,
+                    request_sent=True) from exc
             raise translate_requests_error(exc, url) from exc
+        finally:
+            _call.deadline = None
         try:
             payload = self._read_body(resp, url, deadline)
         finally:
@@ -173,6 +312,7 @@ class HttpTransport:
     def _read_body(self, resp: requests.Response, url: str, deadline: float) -> bytes:
         raw = resp.raw
         sock = _socket_of(raw)
+        token = _WATCHDOG.watch(sock, deadline) if sock is not None else None
         chunks: list[bytes] = []
         total = 0
         try:
@@ -196,8 +336,8 @@ class HttpTransport:
                 chunks.append(chunk)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                 OSError) as exc:
-            if isinstance(exc, (socket.timeout, TimeoutError,
-                                urllib3.exceptions.ReadTimeoutError)):
+            if time.monotonic() >= deadline or isinstance(
+                    exc, (socket.timeout, TimeoutError, urllib3.exceptions.ReadTimeoutError)):
                 raise RequestTimeoutError(
                     f"the reply from {urlsplit(url).netloc} stalled; the request was sent",
                     retryable=True, request_sent=True) from exc
@@ -210,9 +350,60 @@ class HttpTransport:
             raise TransportError(
                 f"the connection broke while reading the reply ({type(exc).__name__}); "
                 "the request was sent", retryable=True, request_sent=True) from exc
+        finally:
+            if token is not None:
+                _WATCHDOG.unwatch(token)
+        if time.monotonic() >= deadline and not _complete(raw):  # cut off by the watchdog
+            raise RequestTimeoutError(
+                f"the reply from {urlsplit(url).netloc} did not complete within "
+                f"{self.timeout:g} s; the request was sent", retryable=True, request_sent=True)
         return b"".join(chunks)
 
+    def _route(self, url: str) -> tuple[HttpPool, str] | None:
+        """The pool and request target for ``url``, or None for the requests path.
+
+        Decided once per URL (proxies from the environment included), then reused.
+        """
+        with self._pool_lock:
+            if url in self._routes:
+                return self._routes[url]
+            route = self._new_route(url)
+            if len(self._routes) < 32:
+                self._routes[url] = route
+            return route
+
+    def _new_route(self, url: str) -> tuple[HttpPool, str] | None:
+        parts = urlsplit(url)
+        if (parts.scheme not in ("http", "https") or not parts.hostname
+                or parts.username is not None or not _PLAIN_URL.fullmatch(url)):
+            return None  # requests quotes, IDNA-encodes or takes credentials from it
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            settings = self._send_settings(url)
+        except (ValueError, requests.exceptions.RequestException):
+            return None
+        verify = settings["verify"]
+        if (requests.utils.select_proxy(url, settings["proxies"]) is not None
+                or settings["cert"] is not None or verify is False):
+            return None
+        key = (parts.scheme, parts.hostname, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = HttpPool(parts.scheme, parts.hostname, port, parts.netloc,
+                            base_headers={**self._base_headers,
+                                          "Authorization": self._authorization},
+                            timeout=self.timeout,
+                            connect_timeout=min(_CONNECT_TIMEOUT, self.timeout),
+                            max_reply_bytes=self.max_reply_bytes, verify=verify)
+            self._pools[key] = pool
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return pool, target
+
     def close(self) -> None:
+        with self._pool_lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
         if self._own_session:
             self.session.close()
 
@@ -228,6 +419,12 @@ def _is_truncation(exc: BaseException) -> bool:
             else None
         cur = nxt or cur.__cause__ or cur.__context__
     return False
+
+
+def _complete(raw: Any) -> bool:
+    """True when the reply's announced length was read in full (or none was announced)."""
+    length = getattr(raw, "length_remaining", None)
+    return not length
 
 
 def _socket_of(raw: Any) -> socket.socket | None:

@@ -1,0 +1,254 @@
+"""The fast HTTP path (engage_soap.http_pool): same results as the requests path, no leaks.
+
+Nothing here is timed; the numbers live in benchmarks/bench.py.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import socket
+import ssl
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from reliability.fakeserver import (
+    ECM,
+    SEND_OK,
+    FakeServer,
+    Handler,
+    Recorded,
+    Reply,
+    contact_reply,
+    envelope,
+)
+
+from engage_soap import EngageClient, EngageError, RetryPolicy, zeep_binding
+from engage_soap.http_pool import HttpPool
+
+USER, PASSWORD = "perf-user", "perf-secret"
+NONE = RetryPolicy.none()
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., EngageClient]]:
+    clients: list[EngageClient] = []
+
+    def build(url: str, **kw: Any) -> EngageClient:
+        kw.setdefault("rate_limit", None)
+        kw.setdefault("retry", NONE)
+        kw.setdefault("timeout", 5.0)
+        client = EngageClient(url, USER, PASSWORD, **kw)
+        clients.append(client)
+        return client
+
+    yield build
+    for c in clients:
+        c.close()
+
+
+def _uses_pool(client: EngageClient) -> bool:
+    http = client._http
+    return any(route is not None for route in http._routes.values())
+
+
+def _contact(extra: str = "", contact_id: str = "4711") -> bytes:
+    return envelope(f'<ns2:contactGetResponse xmlns:ns2="{ECM}"><contact><contactId>'
+                    f"{contact_id}</contactId><emailAddress>a@example.com</emailAddress>"
+                    f"{extra}<attributes><name>n</name><value>v</value></attributes>"
+                    "</contact></ns2:contactGetResponse>")
+
+
+def _chunked(handler: Handler) -> None:
+    body = contact_reply()
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: "
+                        b"chunked\r\n\r\n" + b"".join(
+                            b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                            for i in range(0, len(body), 7)) + b"0\r\n\r\n")
+
+
+REPLIES: dict[str, Callable[[Recorded], Any]] = {
+    "undeclared-field-ignored": lambda r: Reply(body=_contact(
+        "<unifiedIdentifiers><name>x</name></unifiedIdentifiers><brandNew>1</brandNew>")),
+    "wrong-type": lambda r: Reply(body=_contact(contact_id="not-a-number")),
+    "missing-contact": lambda r: Reply(body=envelope(
+        f'<ns2:contactGetResponse xmlns:ns2="{ECM}"/>')),
+    "gzip": lambda r: Reply(body=gzip.compress(_contact()),
+                            headers={"Content-Encoding": "gzip"}),
+    "chunked": lambda r: _chunked,
+    "fault": lambda r: Reply(500, envelope(
+        "<S:Fault><faultcode>S:Server</faultcode><faultstring>no</faultstring><detail>"
+        f'<ns2:NoSuchObjectException xmlns:ns2="{ECM}"><errorActor>CLIENT</errorActor>'
+        "<errorCode>NO_SUCH_OBJECT</errorCode><objectType>Contact</objectType>"
+        "</ns2:NoSuchObjectException></detail></S:Fault>")),
+    "html-502": lambda r: Reply(502, b"<html>bad gateway</html>", content_type="text/html"),
+    "not-xml": lambda r: Reply(200, b"<S:Envelope"),
+    "truncated": lambda r: Reply(200, contact_reply(), headers={"Content-Length": "9999"},
+                                 close=True),
+    "over-cap": lambda r: Reply(body=gzip.compress(b" " * 200_000 + _contact()),
+                                headers={"Content-Encoding": "gzip"}),
+}
+
+
+def _outcome(client: EngageClient) -> Any:
+    try:
+        return client.contact_get(email="a@example.com")
+    except EngageError as exc:
+        return (type(exc), exc.retryable, exc.request_sent)
+
+
+@pytest.mark.parametrize("name", sorted(REPLIES))
+def test_same_outcome_as_the_requests_path(make: Callable[..., EngageClient],
+                                           name: str) -> None:
+    with FakeServer(REPLIES[name]) as srv:
+        fast = make(srv.url, max_reply_bytes=100_000)
+        slow = make(srv.url, max_reply_bytes=100_000, session=requests.Session())
+        got_fast, got_slow = _outcome(fast), _outcome(slow)
+        assert _uses_pool(fast) and not slow._http._routes
+        assert got_fast == got_slow
+        assert srv.count == 2
+
+
+def test_schema_rules_hold_on_the_fast_path(make: Callable[..., EngageClient]) -> None:
+    with FakeServer(REPLIES["undeclared-field-ignored"]) as srv:
+        contact = make(srv.url).contact_get(email="a@example.com")
+    assert contact.id == 4711 and dict(contact.attributes) == {"n": "v"}
+    with FakeServer(REPLIES["wrong-type"]) as srv:
+        outcome = _outcome(make(srv.url))
+    assert outcome[0].__name__ == "ProtocolError" and outcome[2] is True
+
+
+def test_env_proxy_is_honoured(make: Callable[..., EngageClient],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment sends the call through requests (and the proxy)."""
+    with FakeServer() as proxy:
+        for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/api", 1)[0])
+        monkeypatch.setenv("http_proxy", proxy.url.rsplit("/api", 1)[0])
+        client = make("http://engage.invalid/api/soap/v8/")
+        assert client.contact_get(email="a@example.com").id == 33457
+        assert not _uses_pool(client)
+        assert proxy.posts()[0].path == "http://engage.invalid/api/soap/v8/"
+        # NO_PROXY for the endpoint: straight there, over the pool
+        with FakeServer() as direct:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            monkeypatch.setenv("no_proxy", "127.0.0.1")
+            client = make(direct.url)
+            client.message_send_single(1, 2)
+            assert _uses_pool(client) and direct.count == 1 and proxy.count == 1
+
+
+def test_proxies_are_resolved_once_per_client(make: Callable[..., EngageClient],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+    real = requests.Session.merge_environment_settings
+
+    def counting(self: requests.Session, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(self, *args)
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting)
+    with FakeServer() as srv:
+        client = make(srv.url)
+        for _ in range(20):
+            client.contact_get(email="a@example.com")
+    assert calls == 1
+
+
+def test_second_client_shares_the_parsed_wsdl(make: Callable[..., EngageClient],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    first = make("https://engage.example.invalid/api/soap/v8/")
+
+    def no_reparse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the WSDL was parsed again")
+
+    monkeypatch.setattr(zeep_binding, "Document", no_reparse)
+    second = make("https://other.example.invalid/api/soap/v8/")
+    assert second._loaded is first._loaded
+    assert second._loaded.operations is first._loaded.operations
+
+
+def test_a_dead_pooled_connection_is_not_used_and_nothing_is_sent_twice(
+        make: Callable[..., EngageClient]) -> None:
+    def reply_then_close_silently(req: Recorded) -> Any:
+        def act(handler: Handler) -> None:
+            handler.wfile.write(handler.reply_bytes(Reply(body=SEND_OK)))
+            handler.close_connection = True  # no "Connection: close" header: a stale socket
+        return act
+
+    with FakeServer(reply_then_close_silently) as srv:
+        client = make(srv.url)
+        for _ in range(5):
+            client.message_send_single(1, 2)
+            time.sleep(0.05)  # let the FIN arrive (not a timing assertion)
+        assert len(srv.posts("messageSendSingle")) == 5
+
+
+def test_keep_alive_reuses_one_connection(make: Callable[..., EngageClient]) -> None:
+    with FakeServer() as srv:
+        client = make(srv.url)
+        for _ in range(10):
+            client.contact_get(email="a@example.com")
+        pool = next(r for r in client._http._routes.values() if r is not None)[0]
+        assert len(pool._idle) == 1
+        client.close()
+        assert pool._idle == []
+
+
+def test_connect_failure_is_not_sent(make: Callable[..., EngageClient]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fast = make(f"http://127.0.0.1:{port}/api/soap/v8/")
+    slow = make(f"http://127.0.0.1:{port}/api/soap/v8/", session=requests.Session())
+    assert _outcome(fast) == _outcome(slow)
+    assert _outcome(fast)[2] is False
+
+
+def test_tls_is_verified_with_requests_ca_bundle(make: Callable[..., EngageClient]) -> None:
+    pool = HttpPool("https", "example.invalid", 443, "example.invalid", base_headers={},
+                    timeout=5, connect_timeout=5, max_reply_bytes=10)
+    assert pool._ssl is not None
+    assert pool._ssl.verify_mode == ssl.CERT_REQUIRED and pool._ssl.check_hostname
+    assert pool._ssl.get_ca_certs() or pool._ssl.cert_store_stats()["x509"] > 0
+    with FakeServer() as srv:  # plain HTTP behind an https URL: a TLS failure, not sent
+        client = make(srv.url.replace("http://", "https://"))
+        err = _outcome(client)
+        assert err[0].__name__ == "TransportError" and err[2] is False
+        assert _uses_pool(client)
+
+
+def test_verify_false_and_custom_sessions_keep_the_requests_path(
+        make: Callable[..., EngageClient]) -> None:
+    with FakeServer() as srv:
+        for client in (make(srv.url, verify=False), make(srv.url, session=requests.Session())):
+            client.message_send_single(1, 2)
+            assert not _uses_pool(client)
+
+
+def test_memory_does_not_grow_over_many_calls(make: Callable[..., EngageClient]) -> None:
+    with FakeServer() as srv:
+        client = make(srv.url)
+        for _ in range(200):  # warm up caches, pools and the server's threads
+            client.contact_get(email="a@example.com")
+            client.message_send_single(1, 2, parameters={"a": "b"})
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            for _ in range(1000):
+                client.contact_get(email="a@example.com")
+                client.message_send_single(1, 2, parameters={"a": "b"})
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+    growth = sum(s.size_diff for s in after.compare_to(before, "filename")
+                 if "engage_soap" in (s.traceback[0].filename if s.traceback else ""))
+    assert growth < 64 * 1024, growth
