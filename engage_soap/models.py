@@ -123,7 +123,8 @@ class Contact:
     mobile_number: str | None = None
     app_alias: str | None = None
     external_id: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
+                                          hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.attributes, MappingProxyType):
