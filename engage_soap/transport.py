@@ -8,10 +8,7 @@ Proxy settings from the environment are resolved once per transport, not per cal
 from __future__ import annotations
 
 import base64
-import contextlib
-import heapq
 import http.client
-import itertools
 import logging
 import re
 import socket
@@ -24,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import requests.auth
 import requests.utils
 import urllib3.connection
 import urllib3.connectionpool
@@ -31,6 +29,7 @@ import urllib3.exceptions
 
 from . import __version__
 from .errors import ConfigurationError, ProtocolError, RequestTimeoutError, TransportError
+from .http_pool import WATCHDOG as _WATCHDOG
 from .http_pool import HttpPool
 
 __all__ = ["DEFAULT_MAX_REPLY_BYTES", "HttpReply", "HttpTransport"]
@@ -106,54 +105,12 @@ def translate_requests_error(exc: BaseException, url: str) -> TransportError:
 #
 # A socket timeout bounds each read, not the call: a server trickling one byte per
 # 0.2 s (in the status line and headers as well as in the body) never trips it. So one
-# shared daemon thread shuts down the socket of any call still running at its deadline;
-# the blocked read then fails at once and ``request`` reports RequestTimeoutError. The
-# header phase is covered by the connection classes below (mounted on sessions this
-# transport creates); the body phase by ``_read_body`` for every session.
+# shared daemon thread (http_pool.WATCHDOG) shuts down the socket of any call still
+# running at its deadline; the blocked read then fails at once and ``request`` reports
+# RequestTimeoutError. The header phase is covered by the connection classes below
+# (mounted on sessions this transport creates); the body phase by ``_read_body`` for
+# every session.
 
-
-class _Watchdog:
-    """Shuts down sockets whose call passed its deadline; O(log n) per call, one thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._active: dict[int, socket.socket] = {}
-        self._ids = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, sock: socket.socket, deadline: float) -> int:
-        with self._cond:
-            token = next(self._ids)
-            self._active[token] = sock
-            heapq.heappush(self._heap, (deadline, token))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="engage-soap-deadline",
-                                                daemon=True)
-                self._thread.start()
-            elif self._heap[0][1] == token:
-                self._cond.notify()
-            return token
-
-    def unwatch(self, token: int) -> None:
-        with self._cond:
-            self._active.pop(token, None)
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                while self._heap and (self._heap[0][0] <= now
-                                      or self._heap[0][1] not in self._active):
-                    _, token = heapq.heappop(self._heap)
-                    sock = self._active.pop(token, None)
-                    if sock is not None:  # still running at its deadline: cut it off
-                        with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_RDWR)
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
-
-
-_WATCHDOG = _Watchdog()
 _call = threading.local()  # .deadline: the monotonic deadline of this thread's call
 
 
@@ -205,6 +162,22 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
+class _HeaderAuth(requests.auth.AuthBase):
+    """Sets a precomputed Authorization header, or none (``None``).
+
+    Passed as ``auth=`` it also keeps requests from consulting ~/.netrc, which would
+    replace our credentials with the ones listed there for the host.
+    """
+
+    def __init__(self, authorization: str | None) -> None:
+        self._authorization = authorization
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._authorization is not None:
+            r.headers["Authorization"] = self._authorization
+        return r
+
+
 class HttpTransport:
     """POSTs envelopes over one pooled session; thread-safe.
 
@@ -216,7 +189,8 @@ class HttpTransport:
                  session: requests.Session | None = None, verify: bool | str | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
                  proxy_url: str | None = None, fast_path: bool = True) -> None:
-        if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                and 0 < timeout < float("inf")):
             raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
                                      f"got {timeout!r}")
         if not isinstance(max_reply_bytes, int) or max_reply_bytes <= 0:
@@ -230,6 +204,7 @@ class HttpTransport:
                 session.mount(prefix, _DeadlineAdapter())
         self.session = session
         self._authorization = basic_auth_header(username, password)
+        self._auth = {True: _HeaderAuth(self._authorization), False: _HeaderAuth(None)}
         self._verify_arg = verify
         # The lean keep-alive pool (http_pool) serves URLs that need no proxy, client
         # cert or verify=False, unless the caller brought a session of their own.
@@ -245,6 +220,7 @@ class HttpTransport:
             "Accept": "text/xml, */*;q=0.1",
             "Connection": "keep-alive",
         }
+        self._headers: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"HttpTransport(timeout={self.timeout}, max_reply_bytes={self.max_reply_bytes})"
@@ -268,21 +244,23 @@ class HttpTransport:
         return verify
 
     def request(self, method: str, url: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None) -> HttpReply:
-        """Send one request and read the whole reply, or raise a TransportError."""
+                headers: Mapping[str, str] | None = None, *,
+                authenticate: bool = True) -> HttpReply:
+        """Send one request and read the whole reply, or raise a TransportError.
+
+        With ``authenticate=False`` no Authorization header is sent (nor one from netrc).
+        """
         started = time.monotonic()
         deadline = started + self.timeout
         if self._fast:
             route = self._routes.get(url) if url in self._routes else self._route(url)
             if route is not None:
-                fast = route[0].request(method, route[1], body, headers, deadline)
+                fast = route[0].request(method, route[1], body, headers, deadline,
+                                        authenticate=authenticate)
                 return HttpReply(fast.status, fast.headers, fast.body,
                                  time.monotonic() - started)
-        all_headers = dict(self._base_headers)
-        if headers:
-            all_headers.update(headers)
-        all_headers["Authorization"] = self._authorization
-        req = requests.Request(method, url, data=body, headers=all_headers)
+        req = requests.Request(method, url, data=body, headers=self._headers_for(headers),
+                               auth=self._auth[bool(authenticate)])
         try:
             prepared = self.session.prepare_request(req)
         except requests.exceptions.RequestException as exc:
@@ -308,6 +286,16 @@ class HttpTransport:
         finally:
             resp.close()
         return HttpReply(resp.status_code, resp.headers, payload, time.monotonic() - started)
+
+    def _headers_for(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """Our headers and the call's, merged once per kind of call (requests copies them)."""
+        key = tuple(headers.items()) if headers else ()
+        merged = self._headers.get(key)
+        if merged is None:
+            merged = {**self._base_headers, **(headers or {})}
+            if len(self._headers) < 64:
+                self._headers[key] = merged
+        return merged
 
     def _read_body(self, resp: requests.Response, url: str, deadline: float) -> bytes:
         raw = resp.raw
@@ -390,8 +378,8 @@ class HttpTransport:
         pool = self._pools.get(key)
         if pool is None:
             pool = HttpPool(parts.scheme, parts.hostname, port, parts.netloc,
-                            base_headers={**self._base_headers,
-                                          "Authorization": self._authorization},
+                            base_headers=self._base_headers,
+                            authorization=self._authorization,
                             timeout=self.timeout,
                             connect_timeout=min(_CONNECT_TIMEOUT, self.timeout),
                             max_reply_bytes=self.max_reply_bytes, verify=verify)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import gc
 import gzip
+import http.client
 import socket
 import ssl
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -71,6 +73,18 @@ def _chunked(handler: Handler) -> None:
                             for i in range(0, len(body), 7)) + b"0\r\n\r\n")
 
 
+def _raw(data: bytes) -> Callable[[Handler], None]:
+    def act(handler: Handler) -> None:
+        handler.wfile.write(data)
+        handler.close_connection = True
+    return act
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    comp = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return comp.compress(data) + comp.flush()
+
+
 REPLIES: dict[str, Callable[[Recorded], Any]] = {
     "undeclared-field-ignored": lambda r: Reply(body=_contact(
         "<unifiedIdentifiers><name>x</name></unifiedIdentifiers><brandNew>1</brandNew>")),
@@ -80,6 +94,19 @@ REPLIES: dict[str, Callable[[Recorded], Any]] = {
     "gzip": lambda r: Reply(body=gzip.compress(_contact()),
                             headers={"Content-Encoding": "gzip"}),
     "chunked": lambda r: _chunked,
+    "deflate": lambda r: Reply(body=zlib.compress(_contact()),
+                               headers={"Content-Encoding": "deflate"}),
+    "raw-deflate": lambda r: Reply(body=_raw_deflate(_contact()),
+                                   headers={"Content-Encoding": "deflate"}),
+    "gzip-two-members": lambda r: Reply(body=gzip.compress(_contact()[:50])
+                                        + gzip.compress(_contact()[50:]),
+                                        headers={"Content-Encoding": "gzip"}),
+    "corrupt-gzip": lambda r: Reply(body=b"\x1f\x8b\x08\x00junkjunkjunk",
+                                    headers={"Content-Encoding": "gzip"}),
+    "http10-until-close": lambda r: _raw(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n"
+                                         + contact_reply()),
+    "garbage-status-line": lambda r: _raw(b"HELLO THERE\r\n\r\n"),
+    "closed-before-reply": lambda r: _raw(b""),
     "fault": lambda r: Reply(500, envelope(
         "<S:Fault><faultcode>S:Server</faultcode><faultstring>no</faultstring><detail>"
         f'<ns2:NoSuchObjectException xmlns:ns2="{ECM}"><errorActor>CLIENT</errorActor>'
@@ -188,6 +215,30 @@ def test_a_dead_pooled_connection_is_not_used_and_nothing_is_sent_twice(
             client.message_send_single(1, 2)
             time.sleep(0.05)  # let the FIN arrive (not a timing assertion)
         assert len(srv.posts("messageSendSingle")) == 5
+
+
+def test_each_header_is_sent_once_with_nodelay(make: Callable[..., EngageClient],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    sends: list[bytes] = []
+    real = http.client.HTTPConnection.send
+
+    def recording(self: Any, data: Any) -> None:
+        sends.append(bytes(data))
+        real(self, data)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "send", recording)
+    with FakeServer() as srv:
+        client = make(srv.url)
+        client.message_send_single(1, 2)
+        pool = next(iter(client._http._pools.values()))
+        sock = pool._idle[0].sock
+        # head and body may leave in two sends: with Nagle off that costs no ACK stall
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    wire = b"".join(sends)
+    assert wire.startswith(b"POST ") and wire.endswith(b"</soapenv:Envelope>")
+    head = wire.split(b"\r\n\r\n", 1)[0].lower()
+    for name in (b"host", b"accept-encoding", b"authorization", b"content-length"):
+        assert head.count(b"\r\n" + name + b":") == 1, name
 
 
 def test_keep_alive_reuses_one_connection(make: Callable[..., EngageClient]) -> None:
