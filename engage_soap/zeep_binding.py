@@ -108,11 +108,13 @@ class _ZeepTransport(zeep.Transport):
     """zeep's Transport seam, routed through our HttpTransport (auth, deadline, size cap).
 
     Loading: local files as usual; http(s) documents only from the allowed hosts, and
-    through the disk cache when one is given.
+    through the disk cache when one is given. Only documents on ``auth_host`` (the WSDL's
+    own host) are fetched with the client's credentials.
     """
 
     def __init__(self, http: HttpTransport | None, *, cache: _DiskCache | None = None,
-                 allowed_hosts: frozenset[str] = frozenset()) -> None:
+                 allowed_hosts: frozenset[str] = frozenset(),
+                 auth_host: str | None = None) -> None:
         # zeep's own __init__ would create a second session and mutate headers; skip it.
         self.cache = None
         self.load_timeout = http.timeout if http else 30.0
@@ -123,6 +125,7 @@ class _ZeepTransport(zeep.Transport):
         self._http = http
         self._disk = cache
         self._allowed_hosts = allowed_hosts
+        self._auth_host = auth_host
 
     def load(self, url: str) -> bytes:
         parts = urlsplit(url)
@@ -140,7 +143,9 @@ class _ZeepTransport(zeep.Transport):
                 return cached
         if self._http is None:
             raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
-        reply = self._http.request("GET", url)
+        # The credentials go to the WSDL's own host only, never to a host it imports from.
+        reply = self._http.request("GET", url,
+                                   authenticate=parts.hostname == self._auth_host)
         if reply.status != 200:
             raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
         if self._disk is not None:
@@ -249,7 +254,8 @@ def _load(source: str, is_url: bool, http: HttpTransport | None,
     if is_url:
         host = urlsplit(source).hostname or ""
         disk = _DiskCache(Path(cache_dir) if cache_dir else default_cache_dir())
-        transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host})
+        transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host},
+                                   auth_host=host)
         settings = _settings(forbid_external=False)
     else:
         if not Path(source).is_file():
