@@ -188,7 +188,7 @@ class HttpTransport:
     def __init__(self, username: str, password: str, *, timeout: float = 30.0,
                  session: requests.Session | None = None, verify: bool | str | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-                 proxy_url: str | None = None, fast_path: bool = True) -> None:
+                 fast_path: bool = True) -> None:
         if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
                 and 0 < timeout < float("inf")):
             raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
@@ -212,8 +212,7 @@ class HttpTransport:
         self._routes: dict[str, tuple[HttpPool, str] | None] = {}
         self._pools: dict[tuple[str, str, int], HttpPool] = {}
         self._pool_lock = threading.Lock()
-        self._settings_url: str | None = proxy_url
-        self._settings: dict[str, Any] | None = None
+        self._settings: dict[str, dict[str, Any]] = {}
         self._base_headers = {
             "User-Agent": f"engage-soap/{__version__}",
             "Accept-Encoding": "gzip, deflate",
@@ -227,21 +226,17 @@ class HttpTransport:
 
     def _send_settings(self, url: str) -> dict[str, Any]:
         """Proxies, TLS verification and certs for ``url``: resolved once, then reused."""
-        settings = self._settings
-        if settings is None or self._settings_url != url:
+        settings = self._settings.get(url)
+        if settings is None:
             merged = self.session.merge_environment_settings(
                 url, {}, False, self._verify_arg, None)
             settings = {"proxies": merged["proxies"], "verify": merged["verify"],
                         "cert": merged["cert"]}
             if settings["verify"] is None:
                 settings["verify"] = True
-            self._settings, self._settings_url = settings, url
+            if len(self._settings) < 32:
+                self._settings[url] = settings
         return settings
-
-    @property
-    def verify(self) -> bool | str:
-        verify: bool | str = self._send_settings(self._settings_url or "https://x/")["verify"]
-        return verify
 
     def request(self, method: str, url: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, *,
