@@ -9,10 +9,9 @@ hatch for the WSDL's other operations.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
+import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 import zeep
+import zeep.cache
 import zeep.xsd
 from zeep.wsdl import Document
 from zeep.xsd.types import builtins as xsd_builtins
@@ -78,30 +78,16 @@ def _settings(*, forbid_external: bool) -> zeep.Settings:
                          force_https=False)
 
 
-class _DiskCache:
-    """Raw WSDL/XSD bytes by URL, written atomically; lives across processes."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def _path(self, url: str) -> Path:
-        return self.folder / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".xml")
-
-    def get(self, url: str) -> bytes | None:
-        try:
-            return self._path(url).read_bytes()
-        except OSError:
-            return None
-
-    def add(self, url: str, content: bytes) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".wsdl-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, self._path(url))
-        except OSError as exc:  # a read-only cache must not break the client
-            log.warning("cannot write the WSDL cache in %s: %s", self.folder, exc)
+def _disk_cache(folder: Path) -> Any:
+    """zeep's SQLite cache in ``folder``, never expiring (a tenant's WSDL changes with its
+    version, i.e. with the URL); None, with a warning, when the folder is not writable."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        cache_class: Any = zeep.cache.SqliteCache
+        return cache_class(path=str(folder / "wsdl-cache.sqlite"), timeout=None)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("no WSDL cache in %s: %s", folder, exc)
+        return None
 
 
 class _ZeepTransport(zeep.Transport):
@@ -112,7 +98,7 @@ class _ZeepTransport(zeep.Transport):
     own host) are fetched with the client's credentials.
     """
 
-    def __init__(self, http: HttpTransport | None, *, cache: _DiskCache | None = None,
+    def __init__(self, http: HttpTransport | None, *, cache: Any = None,
                  allowed_hosts: frozenset[str] = frozenset(),
                  auth_host: str | None = None) -> None:
         # zeep's own __init__ would create a second session and mutate headers; skip it.
@@ -137,10 +123,9 @@ class _ZeepTransport(zeep.Transport):
             raise ConfigurationError(
                 f"the WSDL refers to {url!r} on another host; refused (allow it with "
                 "wsdl_allowed_hosts)")
-        if self._disk is not None:
-            cached = self._disk.get(url)
-            if cached is not None:
-                return cached
+        cached = self._cached(url)
+        if cached is not None:
+            return cached
         if self._http is None:
             raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
         # The credentials go to the WSDL's own host only, never to a host it imports from.
@@ -149,8 +134,21 @@ class _ZeepTransport(zeep.Transport):
         if reply.status != 200:
             raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
         if self._disk is not None:
-            self._disk.add(url, reply.body)
+            try:
+                self._disk.add(url, reply.body)
+            except sqlite3.Error as exc:  # a broken cache must not break the client
+                log.warning("cannot write the WSDL cache: %s", exc)
         return reply.body
+
+    def _cached(self, url: str) -> bytes | None:
+        if self._disk is None:
+            return None
+        try:
+            data: bytes | None = self._disk.get(url)
+        except sqlite3.Error as exc:
+            log.warning("cannot read the WSDL cache: %s", exc)
+            return None
+        return data
 
     def post(self, address: str, message: bytes, headers: Mapping[str, str]) -> Any:
         assert self._http is not None
@@ -253,7 +251,7 @@ def _load(source: str, is_url: bool, http: HttpTransport | None,
           allowed_hosts: frozenset[str]) -> LoadedWsdl:
     if is_url:
         host = urlsplit(source).hostname or ""
-        disk = _DiskCache(Path(cache_dir) if cache_dir else default_cache_dir())
+        disk = _disk_cache(Path(cache_dir) if cache_dir else default_cache_dir())
         transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host},
                                    auth_host=host)
         settings = _settings(forbid_external=False)

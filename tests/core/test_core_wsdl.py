@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -60,7 +62,8 @@ def test_wsdl_from_url_uses_basic_auth_and_a_disk_cache_shared_across_processes(
     url, seen = _serve_wsdl(httpserver)
     client = make_client(wsdl=url, wsdl_cache_dir=tmp_path)
     assert seen == [f"{USER}:{PASSWORD}"] * 2  # the WSDL, then the XSD it imports
-    assert len(list(tmp_path.iterdir())) == 2
+    assert sorted(u.rsplit("/", 1)[1] for u in _cached_urls(tmp_path)) == [
+        "ecmapi.wsdl?wsdl", "ecmapi.xsd"]
     serve(httpserver, "contactGet/email_found")
     assert client.contact_get(email="j.mcexample@example.com").id == 1001
     assert [(req.method, req.path.rsplit("/", 1)[1]) for req, _ in httpserver.log] == [
@@ -114,7 +117,16 @@ def test_wsdl_fetch_failure_is_a_configuration_error(
     httpserver.expect_request("/down/ecmapi.wsdl").respond_with_data(b"no", 503)
     with pytest.raises(ConfigurationError):
         make_client(wsdl=httpserver.url_for("/down/ecmapi.wsdl"), wsdl_cache_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []  # a failed fetch is not cached
+    assert _cached_urls(tmp_path) == []  # a failed fetch is not cached
+
+
+def _cached_urls(folder: Path) -> list[str]:
+    """The URLs held by the WSDL disk cache in ``folder`` (zeep's SQLite cache)."""
+    db = folder / "wsdl-cache.sqlite"
+    if not db.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [row[0] for row in conn.execute("SELECT url FROM request")]
 
 
 def test_clients_from_one_source_share_one_parsed_wsdl(
@@ -198,3 +210,15 @@ def test_bad_settings_are_configuration_errors(httpserver: HTTPServer,
     with pytest.raises(ConfigurationError):
         EngageClient(httpserver.url_for(PATH), args.pop("username"), args.pop("password"),
                      rate_limit=None, retry=RetryPolicy.none(), **args)
+
+
+def test_an_unusable_cache_folder_only_costs_the_cache(
+        httpserver: HTTPServer, make_client: MakeClient, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    url, seen = _serve_wsdl(httpserver)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    client = make_client(wsdl=url, wsdl_cache_dir=not_a_folder / "cache")
+    assert "contactGet" in client._loaded.operations
+    assert len(seen) == 2
+    assert any("no WSDL cache" in r.getMessage() for r in caplog.records)
