@@ -25,6 +25,7 @@ from reliability.fakeserver import (
     Handler,
     Recorded,
     Reply,
+    client_factory,
     contact_reply,
     envelope,
 )
@@ -38,19 +39,8 @@ NONE = RetryPolicy.none()
 
 @pytest.fixture
 def make() -> Iterator[Callable[..., EngageClient]]:
-    clients: list[EngageClient] = []
-
-    def build(url: str, **kw: Any) -> EngageClient:
-        kw.setdefault("rate_limit", None)
-        kw.setdefault("retry", NONE)
-        kw.setdefault("timeout", 5.0)
-        client = EngageClient(url, USER, PASSWORD, **kw)
-        clients.append(client)
-        return client
-
-    yield build
-    for c in clients:
-        c.close()
+    with client_factory(USER, PASSWORD, rate_limit=None, retry=NONE, timeout=5.0) as build:
+        yield build
 
 
 def _uses_pool(client: EngageClient) -> bool:

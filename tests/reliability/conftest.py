@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from engage_soap import EngageClient, RetryPolicy
 
-from .fakeserver import FakeServer
+from .fakeserver import FakeServer, client_factory
 
 # Never write hypothesis's example database into the repository.
 settings.register_profile("reliability", database=None, deadline=None, max_examples=150,
@@ -35,16 +34,5 @@ def server() -> Iterator[FakeServer]:
 
 @pytest.fixture
 def make_client() -> Iterator[Callable[..., EngageClient]]:
-    clients: list[EngageClient] = []
-
-    def make(url: str, **kwargs: Any) -> EngageClient:
-        kwargs.setdefault("rate_limit", None)
-        kwargs.setdefault("retry", FAST)
-        kwargs.setdefault("timeout", 5.0)
-        client = EngageClient(url, USER, PASSWORD, **kwargs)
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        c.close()
+    with client_factory(USER, PASSWORD, rate_limit=None, retry=FAST, timeout=5.0) as make:
+        yield make

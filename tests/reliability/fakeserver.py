@@ -12,10 +12,12 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from engage_soap import EngageClient
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ECM = "http://ecircle.com/developer/ecmapi"
@@ -227,3 +229,21 @@ class FakeServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def client_factory(user: str, password: str,
+                   **defaults: Any) -> Iterator[Callable[..., EngageClient]]:
+    """Build clients of the fake server with ``defaults``; every one is closed on exit."""
+    clients: list[EngageClient] = []
+
+    def make(url: str, **kwargs: Any) -> EngageClient:
+        client = EngageClient(url, user, password, **{**defaults, **kwargs})
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for c in clients:
+            c.close()
