@@ -13,6 +13,8 @@ are measured side by side in one process, interleaved in rounds so drift hits al
 * ``zeep``        plain zeep: ``zeep.Client(wsdl/ecmapi.wsdl)`` with a default Transport
                   over a requests session with basic auth, bound with ``create_service``;
 * ``requests``    a requests.Session POSTing a pre-rendered envelope, reply read with lxml;
+* ``urllib3``     a urllib3 HTTPConnectionPool with the same envelope and lxml read (the
+                  stack the facade itself uses, without anything of ours);
 * ``httpclient``  http.client keep-alive with the same envelope and lxml read (the floor).
 
 Also measured, each in a fresh interpreter: client construction from the bundled WSDL
@@ -191,6 +193,7 @@ def make_peers(url: str) -> tuple[dict[str, dict[str, Call]], Callable[[], None]
     from urllib.parse import urlsplit
 
     import requests
+    import urllib3
     import zeep
     from zeep.transports import Transport
 
@@ -218,6 +221,13 @@ def make_peers(url: str) -> tuple[dict[str, dict[str, Call]], Callable[[], None]
         resp.raise_for_status()
         return resp.content
 
+    upool = urllib3.HTTPConnectionPool(parts.hostname or "", parts.port, maxsize=1)
+
+    def raw_urllib3(body: bytes) -> bytes:
+        resp = upool.urlopen("POST", parts.path, body, h_headers, retries=False)
+        assert resp.status == 200
+        return bytes(resp.data)
+
     def raw_http(body: bytes) -> bytes:
         hconn.request("POST", parts.path, body, h_headers)
         resp = hconn.getresponse()
@@ -231,6 +241,7 @@ def make_peers(url: str) -> tuple[dict[str, dict[str, Call]], Callable[[], None]
             "facade": lambda: facade.contact_get(email=EMAIL),
             "zeep": lambda: zservice.contactGet(identifier={"type": "EMAIL", "value": EMAIL}),
             "requests": lambda: _lxml_contact(raw_requests(contact_env)),
+            "urllib3": lambda: _lxml_contact(raw_urllib3(contact_env)),
             "httpclient": lambda: _lxml_contact(raw_http(contact_env)),
         },
         "messageSendSingle": {
@@ -238,6 +249,7 @@ def make_peers(url: str) -> tuple[dict[str, dict[str, Call]], Callable[[], None]
             "zeep": lambda: zservice.messageSendSingle(
                 messageId=23541, recipientId=4711, additionalContent={"parameters": params}),
             "requests": lambda: _lxml_send(raw_requests(send_env)),
+            "urllib3": lambda: _lxml_send(raw_urllib3(send_env)),
             "httpclient": lambda: _lxml_send(raw_http(send_env)),
         },
     }
@@ -246,6 +258,7 @@ def make_peers(url: str) -> tuple[dict[str, dict[str, Call]], Callable[[], None]
         facade.close()
         zclient.transport.session.close()
         rsession.close()
+        upool.close()
         hconn.close()
 
     return peers, close
@@ -257,6 +270,7 @@ def _check_results(peers: dict[str, dict[str, Call]]) -> None:
     zc = peers["contactGet"]["zeep"]()
     assert zc.contactId == 4711 and len(zc.attributes) == 5, zc
     assert peers["contactGet"]["requests"]()["id"] == 4711
+    assert peers["contactGet"]["urllib3"]()["id"] == 4711
     assert peers["contactGet"]["httpclient"]()["id"] == 4711
 
 
@@ -379,7 +393,7 @@ def rss(url: str, calls: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- report
 
-PEERS = ("facade", "zeep", "requests", "httpclient")
+PEERS = ("facade", "zeep", "requests", "urllib3", "httpclient")
 
 
 def table(res: dict[str, Any]) -> str:
@@ -394,8 +408,8 @@ def table(res: dict[str, Any]) -> str:
                          f"{r['calls_per_s']:>9.0f}")
         rt = res["ratios"][op]
         lines.append(f"{'':<18} facade/zeep {rt['facade/zeep']:.2f}x   facade/requests "
-                     f"{rt['facade/requests']:.2f}x   facade/httpclient "
-                     f"{rt['facade/httpclient']:.2f}x   (medians)")
+                     f"{rt['facade/requests']:.2f}x   facade/urllib3 {rt['facade/urllib3']:.2f}x"
+                     f"   facade/httpclient {rt['facade/httpclient']:.2f}x   (medians)")
         lines.append("")
     c = res["construction"]
     lines.append(f"client construction: import engage_soap {c['import_engage_soap_ms']:.1f} ms,"

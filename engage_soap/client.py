@@ -15,8 +15,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
-
 from .errors import (
     ConfigurationError,
     ContactNotFoundError,
@@ -36,7 +34,7 @@ from .models import (
 )
 from .retry import RateLimiter, RetryPolicy
 from .soap import SoapWire, Wire
-from .transport import DEFAULT_MAX_REPLY_BYTES, HttpTransport
+from .transport import HttpTransport, Transport, basic_auth_header
 
 __all__ = ["EngageClient"]
 
@@ -82,19 +80,36 @@ def _attachments(attachments: Iterable[Attachment]) -> list[Attachment]:
 class EngageClient:
     """A client of one Engage tenant's ecmapi SOAP endpoint; safe to share between threads.
 
-    ``endpoint`` is the service address (``https://<host>/api/soap/v<N>/``); it overrides
-    the WSDL's own address. ``wsdl`` is None for the bundled copy, a file path, or an
-    http(s) URL fetched once with the same credentials and cached on disk
-    (``wsdl_cache_dir``). ``timeout`` is the deadline of each call in seconds, and of
-    each WSDL fetch. ``retry`` says what to retry (reads freely, writes only when nothing
-    reached the server); ``rate_limit`` paces calls per second (None: off).
+    ``endpoint``: the service address, ``https://<host>[/<instance>]/api/soap/v<N>/``; it
+    overrides the WSDL's own address. ``username``/``password``: an Engage system user of
+    type API or Hybrid (HTTP Basic on every call).
+
+    ``wsdl``: None for the bundled copy, a file path, or an http(s) URL fetched once with
+    the same credentials and cached on disk in ``wsdl_cache_dir`` (schema imports from
+    other hosts only if listed in ``wsdl_allowed_hosts``, and never with credentials).
+
+    ``timeout``: the deadline in seconds of one attempt (name resolution to the last
+    byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`) decides what is
+    tried again and bounds the whole call: reads freely, writes only when nothing reached
+    the server. ``rate_limit``: calls per second for all threads of this client, default
+    10 (the account's ceiling); None turns pacing off.
+
+    ``verify``: TLS verification, on by default with certifi's CA bundle (or
+    ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``); a path to a CA file or directory; False
+    turns it off. ``cert``: a client certificate, a path or a (cert, key) pair.
+    ``max_reply_bytes``: the cap of a reply after decompression, default 8 MiB.
+
+    ``transport``: an object with ``request(method, url, body, headers) -> HttpReply`` and
+    ``close()`` used instead of the built-in urllib3 transport (tests pass an in-memory
+    fake); the four HTTP settings above then belong to it and must not be given here.
     """
 
     def __init__(self, endpoint: str, username: str, password: str, *,
-                 wsdl: str | os.PathLike[str] | None = None, timeout: float = 30.0,
-                 session: requests.Session | None = None, retry: RetryPolicy | None = None,
-                 rate_limit: float | None = 10.0, verify: bool | str | None = None,
-                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+                 wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
+                 retry: RetryPolicy | None = None, rate_limit: float | None = 10.0,
+                 verify: bool | str | os.PathLike[str] | None = None,
+                 cert: str | tuple[str, str] | None = None,
+                 max_reply_bytes: int | None = None, transport: Transport | None = None,
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
                  wsdl_allowed_hosts: Iterable[str] = ()) -> None:
         self.endpoint = _check_endpoint(endpoint)
@@ -102,23 +117,34 @@ class EngageClient:
             raise ConfigurationError("username must be a non-empty str")
         if not isinstance(password, str):
             raise ConfigurationError("password must be a str")
-        if session is not None and not isinstance(session, requests.Session):
-            raise ConfigurationError("session must be a requests.Session")
         self.username = username
         self.retry = retry if retry is not None else RetryPolicy.default()
         self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
-        self._http = HttpTransport(username, password, timeout=timeout, session=session,
-                                   verify=verify, max_reply_bytes=max_reply_bytes)
+        http_settings: dict[str, Any] = {"timeout": timeout, "verify": verify, "cert": cert,
+                         "max_reply_bytes": max_reply_bytes}
+        given = {k: v for k, v in http_settings.items() if v is not None}
+        if transport is None:
+            self._http: Transport = HttpTransport(**given)
+        elif not isinstance(transport, Transport):
+            raise ConfigurationError("transport must have request() and close() methods")
+        elif given:
+            raise ConfigurationError(
+                f"{', '.join(given)} configure the built-in transport; with transport= set "
+                "them on your transport instead")
+        else:
+            self._http = transport
+        self._authorization = basic_auth_header(username, password)
         try:
             from . import zeep_binding  # zeep is imported only when a client is built
 
             self._loaded = zeep_binding.load_wsdl(
-                wsdl, http=self._http, cache_dir=wsdl_cache_dir,
-                allowed_hosts=frozenset(wsdl_allowed_hosts))
+                wsdl, http=self._http, authorization=self._authorization,
+                cache_dir=wsdl_cache_dir, allowed_hosts=frozenset(wsdl_allowed_hosts))
         except BaseException:
             self._http.close()
             raise
-        self._wire: Wire = SoapWire(self.endpoint, self._loaded.operations, self._http)
+        self._wire: Wire = SoapWire(self.endpoint, self._loaded.operations, self._http,
+                                    self._authorization)
         self._service: Any = None
         self._service_lock = threading.Lock()
 
@@ -131,16 +157,17 @@ class EngageClient:
     def service(self) -> Any:
         """zeep's service proxy for the WSDL's other operations (the escape hatch).
 
-        Calls made through it use this client's session, credentials, deadline and reply
-        cap, but raise zeep's own exceptions and are neither retried nor rate-limited.
+        Calls made through it use this client's transport, credentials, deadline and
+        reply cap, but return zeep objects, raise zeep's own exceptions and are neither
+        retried nor rate-limited.
         """
         if self._service is None:
             with self._service_lock:
                 if self._service is None:
                     from . import zeep_binding
 
-                    self._service = zeep_binding.make_service(self._loaded, self.endpoint,
-                                                              self._http)
+                    self._service = zeep_binding.make_service(
+                        self._loaded, self.endpoint, self._http, self._authorization)
         return self._service
 
     @property
@@ -292,7 +319,7 @@ class EngageClient:
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        """Release the connection pool (a session passed in stays open)."""
+        """Release the connection pool (a transport passed in is closed too)."""
         self._wire.close()
 
     def __enter__(self) -> EngageClient:

@@ -1,4 +1,4 @@
-"""The SOAP wire: the facade's operations as ecmapi envelopes over one HttpTransport.
+"""The SOAP wire: the facade's operations as ecmapi envelopes over one Transport.
 
 This is the seam a second wire (REST) sits beside: it speaks in models (Identifier,
 Contact, Attachment) and plain values, and raises only engage_soap errors.
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from .envelope import ComplexPlan, OperationPlan, read_reply, render_request
 from .errors import ConfigurationError, EngageError, ProtocolError
 from .models import Attachment, Contact, Exchange, Identifier
-from .transport import HttpTransport
+from .transport import Transport
 
 __all__ = ["SENDER_PROFILE_FIELDS", "SoapWire", "Wire"]
 
@@ -79,7 +79,7 @@ class SoapWire:
     """Calls ecmapi operations with plans compiled from the WSDL in use."""
 
     def __init__(self, endpoint: str, operations: Mapping[str, OperationPlan],
-                 http: HttpTransport) -> None:
+                 http: Transport, authorization: str) -> None:
         self.endpoint = endpoint
         self._ops = operations
         self._http = http
@@ -87,9 +87,12 @@ class SoapWire:
         self._lock = threading.Lock()
         send = operations.get("messageSendSingle")
         self._sender_path = _find_field(send.request, SENDER_PROFILE_FIELDS) if send else None
+        # Per operation: the headers recorded in last_exchange, and those sent (+ credentials).
         self._headers = {op.name: {"Content-Type": "text/xml; charset=utf-8",
                                    "SOAPAction": f'"{op.soap_action}"'}
                          for op in operations.values()}
+        self._send_headers = {name: {**h, "Authorization": authorization}
+                              for name, h in self._headers.items()}
 
     @property
     def supports_sender_profile(self) -> bool:
@@ -111,7 +114,7 @@ class SoapWire:
             log.debug("%s request to %s:\n%s", name, self.endpoint,
                       body.decode("utf-8", "replace"))
         try:
-            reply = self._http.request("POST", self.endpoint, body, headers)
+            reply = self._http.request("POST", self.endpoint, body, self._send_headers[name])
         except EngageError:
             self._record(name, headers, body, None, {}, None, 0.0)
             raise

@@ -1,416 +1,653 @@
-"""HTTP for engage_soap: one pooled ``requests.Session`` per client, bounded in time and size.
+"""HTTP for engage_soap: one urllib3 stack per client, bounded in time and size, fork-safe.
 
-Everything the network can throw becomes a :class:`~engage_soap.errors.TransportError`
-here, with ``request_sent`` telling whether the request may have reached the server.
-Proxy settings from the environment are resolved once per transport, not per call.
+:class:`Transport` is the seam: one ``request`` method returning an :class:`HttpReply`.
+:class:`HttpTransport` is the real one, urllib3 used directly:
+
+* a ``PoolManager`` (or a ``ProxyManager``, chosen once per origin from the environment's
+  proxy settings and ``NO_PROXY``), TLS verified with certifi's CA bundle by default;
+* one deadline per attempt covering name resolution (in a helper thread, so a DNS server
+  that never answers cannot outlast it), connect, TLS handshake, sending, the status line,
+  headers and body: a shared watchdog thread shuts the socket down at the deadline;
+* one capped read loop with urllib3's bounded decompression; no redirects followed;
+* one function, :func:`_failure`, that turns every urllib3/socket error into ours and
+  decides ``request_sent`` from what really happened: nothing is "sent" before the first
+  byte of the request was written to a connected socket;
+* after ``os.fork()`` a child drops every connection it inherited (closing only its own
+  file descriptors) and starts its own watchdog; a transport dropped without ``close()``
+  releases its sockets through ``weakref.finalize``.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
-import logging
-import re
+import contextlib
+import functools
+import heapq
+import itertools
+import os
 import socket
+import ssl
+import sys
 import threading
 import time
-from collections.abc import Mapping
+import urllib.request
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
 
-import requests
-import requests.adapters
-import requests.auth
-import requests.utils
+import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.util
+from urllib3.util import connection as _u3_connection
+from urllib3.util.ssl_ import is_ipaddress
 
 from . import __version__
-from .errors import ConfigurationError, ProtocolError, RequestTimeoutError, TransportError
-from .http_pool import WATCHDOG as _WATCHDOG
-from .http_pool import HttpPool
+from .errors import (
+    ConfigurationError,
+    EngageError,
+    ProtocolError,
+    RequestTimeoutError,
+    TransportError,
+)
 
-__all__ = ["DEFAULT_MAX_REPLY_BYTES", "HttpReply", "HttpTransport"]
+__all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_TIMEOUT",
+    "HttpReply",
+    "HttpTransport",
+    "Transport",
+    "basic_auth_header",
+]
 
-log = logging.getLogger("engage_soap")
-
+DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_REPLY_BYTES = 8 * 1024 * 1024
+DEFAULT_POOL_SIZE = 32  # kept-alive connections per origin; more threads open extra ones
 _CHUNK = 64 * 1024
-_CONNECT_TIMEOUT = 10.0
-# URLs the fast path sends as they are: printable ASCII that needs no quoting.
-_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
+_BASE_HEADERS = {"User-Agent": f"engage-soap/{__version__}", "Accept-Encoding": "gzip, deflate"}
 
 
 @dataclass(frozen=True)
 class HttpReply:
-    """A complete HTTP reply, read within the size cap and the deadline."""
+    """A complete HTTP reply: status, headers (case-insensitive), the decoded body."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
-    elapsed: float
+    elapsed: float = 0.0
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the client needs from HTTP: send one request, return the complete reply.
+
+    ``request`` raises only engage_soap errors (:class:`TransportError` and its kind, with
+    ``request_sent`` saying whether the request may have reached the server). Tests can
+    pass any object with these two methods as ``EngageClient(..., transport=...)``.
+    """
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> HttpReply: ...
+
+    def close(self) -> None: ...
 
 
 def basic_auth_header(username: str, password: str) -> str:
+    """The value of an HTTP Basic ``Authorization`` header (UTF-8, as RFC 7617 advises).
+
+    urllib3's ``make_headers`` would encode as Latin-1 and fail on other characters.
+    """
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
 
 
-def _connect_failed(exc: BaseException) -> bool:
-    """True when ``exc`` shows the request never left this machine (no connection made)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, (urllib3.exceptions.NewConnectionError,
-                            urllib3.exceptions.ConnectTimeoutError,
-                            urllib3.exceptions.NameResolutionError,
-                            ConnectionRefusedError, socket.gaierror)):
-            return True
-        if isinstance(cur, urllib3.exceptions.MaxRetryError) and cur.reason is not None:
-            cur = cur.reason
-            continue
-        nxt = cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None
-        cur = nxt or cur.__cause__ or cur.__context__
-    return False
+# ---------------------------------------------------------------- one attempt's state
 
 
-def translate_requests_error(exc: BaseException, url: str) -> TransportError:
-    """Map a requests/urllib3/socket error to our TransportError family."""
-    host = urlsplit(url).netloc
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return RequestTimeoutError(f"connecting to {host} timed out", retryable=True,
-                                   request_sent=False)
-    if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout, TimeoutError)):
-        return RequestTimeoutError(f"no reply from {host} in time; the request was sent",
-                                   retryable=True, request_sent=True)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return TransportError(f"TLS failure talking to {host}: {type(exc).__name__}",
-                              retryable=False, request_sent=False)
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return TransportError(f"proxy failure on the way to {host}", retryable=True,
-                              request_sent=False)
-    if _connect_failed(exc):
-        return TransportError(f"cannot connect to {host}", retryable=True, request_sent=False)
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return TransportError(f"invalid endpoint URL {url!r}", retryable=False,
-                              request_sent=False)
-    return TransportError(f"connection to {host} failed after the request was sent "
-                          f"({type(exc).__name__})", retryable=True, request_sent=True)
+class _Attempt:
+    """One request attempt: its deadline, whether a byte went out, the socket watched."""
 
+    __slots__ = ("cut", "deadline", "sent", "watched")
 
-# ---------------------------------------------------------------- the call deadline
-#
-# A socket timeout bounds each read, not the call: a server trickling one byte per
-# 0.2 s (in the status line and headers as well as in the body) never trips it. So one
-# shared daemon thread (http_pool.WATCHDOG) shuts down the socket of any call still
-# running at its deadline; the blocked read then fails at once and ``request`` reports
-# RequestTimeoutError. The header phase is covered by the connection classes below
-# (mounted on sessions this transport creates); the body phase by ``_read_body`` for
-# every session.
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.sent = False  # a byte of the request was written to a connected socket
+        self.cut = False  # the watchdog shut the socket down at the deadline
+        self.watched: tuple[int, socket.socket] | None = None
 
-_call = threading.local()  # .deadline: the monotonic deadline of this thread's call
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
 
+    def watch(self, sock: socket.socket | None) -> None:
+        """Put this attempt's socket under the watchdog (once).
 
-class _DeadlineMixin:
-    """Watches the socket while the status line and headers are read."""
-
-    sock: socket.socket | None
-
-    def getresponse(self) -> Any:
-        deadline: float | None = getattr(_call, "deadline", None)
-        sock = self.sock
-        token = _WATCHDOG.watch(sock, deadline) if deadline is not None and sock else None
+        A duplicate of the descriptor is watched: TLS wrapping detaches the original
+        socket object, and the watchdog must never touch a descriptor number that may
+        have been reused after the call closed it.
+        """
+        if self.watched is not None or sock is None:
+            return
         try:
-            return super().getresponse()  # type: ignore[misc]
-        finally:
-            if token is not None:
-                _WATCHDOG.unwatch(token)
+            dup = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            return
+        self.watched = (WATCHDOG.watch(self, dup), dup)
+
+    def release(self) -> None:
+        if self.watched is not None:
+            token, dup = self.watched
+            WATCHDOG.unwatch(token)  # after this the watchdog cannot cut it any more
+            dup.close()
+            self.watched = None
 
 
-class _HTTPConnection(_DeadlineMixin, urllib3.connection.HTTPConnection):
-    pass
+_current = threading.local()  # .attempt: the _Attempt this thread is making, or None
 
 
-class _HTTPSConnection(_DeadlineMixin, urllib3.connection.HTTPSConnection):
-    pass
+def _attempt() -> _Attempt | None:
+    attempt: _Attempt | None = getattr(_current, "attempt", None)
+    return attempt
 
 
-class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+class Watchdog:
+    """Shuts down the socket of any attempt still running at its deadline; one daemon thread.
 
-
-class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter with pools whose connections honour the call deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets a precomputed Authorization header, or none (``None``).
-
-    Passed as ``auth=`` it also keeps requests from consulting ~/.netrc, which would
-    replace our credentials with the ones listed there for the host.
+    A finished attempt only drops its entry from ``_active``; heap entries go lazily and the
+    heap is rebuilt once stale ones outnumber live ones, so it stays O(attempts in flight).
     """
 
-    def __init__(self, authorization: str | None) -> None:
-        self._authorization = authorization
+    def __init__(self) -> None:
+        self._reset()
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._authorization is not None:
-            r.headers["Authorization"] = self._authorization
-        return r
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int]] = []
+        self._active: dict[int, tuple[_Attempt, socket.socket]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        """Entries tracked (live and stale)."""
+        return len(self._heap)
+
+    def watch(self, attempt: _Attempt, sock: socket.socket) -> int:
+        with self._cond:
+            token = next(self._ids)
+            self._active[token] = (attempt, sock)
+            if len(self._heap) > 2 * len(self._active) + 32:
+                self._heap = [e for e in self._heap if e[1] in self._active]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (attempt.deadline, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="engage-soap-deadline",
+                                                daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()
+            return token
+
+    def unwatch(self, token: int) -> None:
+        with self._cond:
+            self._active.pop(token, None)
+
+    def _run(self) -> None:
+        cond = self._cond
+        with cond:
+            while cond is self._cond:
+                now = time.monotonic()
+                heap = self._heap
+                while heap and (heap[0][0] <= now or heap[0][1] not in self._active):
+                    _, token = heapq.heappop(heap)
+                    entry = self._active.pop(token, None)
+                    if entry is not None:  # still running at its deadline: cut it off
+                        entry[0].cut = True
+                        with contextlib.suppress(OSError):
+                            entry[1].shutdown(socket.SHUT_RDWR)
+                cond.wait(heap[0][0] - now if heap else None)
+
+    def _after_fork(self) -> None:
+        # The thread did not survive the fork and its lock may be held by a thread that
+        # no longer exists: start from scratch (a new thread starts on the next watch).
+        self._reset()
+
+
+WATCHDOG = Watchdog()
+_LIVE: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    WATCHDOG._after_fork()
+    for transport in list(_LIVE):
+        transport._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# ---------------------------------------------------------------- name resolution
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[str]:
+    """The addresses of ``host``, or TimeoutError if the resolver does not answer in time.
+
+    getaddrinfo cannot be interrupted, so it runs in a daemon thread; a resolver that
+    never answers leaves that thread waiting, not the caller.
+    """
+    if is_ipaddress(host):
+        return [host]  # an address literal needs no lookup
+    box: list[Any] = []
+    done = threading.Event()
+    family = _u3_connection.allowed_gai_family()
+
+    def lookup() -> None:
+        try:
+            box.append(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller below
+            box.append(exc)
+        done.set()
+
+    threading.Thread(target=lookup, name="engage-soap-resolve", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise TimeoutError(f"resolving {host} did not finish in time")
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return list(dict.fromkeys(str(info[4][0]) for info in result))
+
+
+# ---------------------------------------------------------------- connections
+
+
+class _ConnectionMixin:
+    """Resolves and connects within the attempt's deadline, and marks the first byte sent."""
+
+    host: str
+    port: int
+    timeout: Any
+    sock: socket.socket | None
+    source_address: tuple[str, int] | None
+    socket_options: Any
+    _dns_host: str
+    _engage_connecting = False
+    _engage_live: weakref.WeakSet[Any] | None = None  # the owning transport's connections
+
+    def _new_conn(self) -> socket.socket:
+        attempt = _attempt()
+        deadline = attempt.deadline if attempt else time.monotonic() + float(self.timeout)
+        try:
+            addresses = _resolve(self._dns_host, self.port, deadline)
+        except socket.gaierror as exc:
+            raise urllib3.exceptions.NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except TimeoutError as exc:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"resolving {self._dns_host} did not finish in time") from exc
+        error: OSError | None = None
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                sock = _u3_connection.create_connection(
+                    (address, self.port), remaining, source_address=self.source_address,
+                    socket_options=self.socket_options)
+            except OSError as exc:
+                error = exc
+                continue
+            sys.audit("http.client.connect", self, self.host, self.port)
+            if attempt is not None:
+                attempt.watch(sock)  # covers the TLS handshake as well
+            if self._engage_live is not None:
+                self._engage_live.add(self)
+            return sock
+        if error is None or isinstance(error, TimeoutError):
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"connecting to {self.host} did not finish in time")
+        raise urllib3.exceptions.NewConnectionError(self, str(error)) from error  # type: ignore[arg-type]
+
+    def connect(self) -> None:
+        self._engage_connecting = True  # a proxy's CONNECT is not the request
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self._engage_connecting = False
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # http.client connects lazily on the first send
+            self.connect()
+        attempt = _attempt()
+        if attempt is not None and not self._engage_connecting and not attempt.sent:
+            attempt.watch(self.sock)  # a reused connection: watched from here on
+            attempt.sent = True
+        super().send(data)  # type: ignore[misc]
+
+
+class _HTTPConnection(_ConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+def _pool_classes(live: weakref.WeakSet[Any]) -> dict[str, type[Any]]:
+    """Pool classes whose connections register in ``live`` (to be dropped after a fork)."""
+    http_conn = type("HTTPConnection", (_HTTPConnection,), {"_engage_live": live})
+    https_conn = type("HTTPSConnection", (_HTTPSConnection,), {"_engage_live": live})
+    return {
+        "http": type("HTTPConnectionPool", (urllib3.connectionpool.HTTPConnectionPool,),
+                     {"ConnectionCls": http_conn}),
+        "https": type("HTTPSConnectionPool", (urllib3.connectionpool.HTTPSConnectionPool,),
+                      {"ConnectionCls": https_conn}),
+    }
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def ssl_context(verify: bool | str | os.PathLike[str] | None = None,
+                cert: str | tuple[str, str] | None = None) -> ssl.SSLContext:
+    """The client TLS context: verifying by default, with a CA bundle and a client cert.
+
+    ``verify`` None (or True) uses ``$REQUESTS_CA_BUNDLE`` or ``$CURL_CA_BUNDLE`` when set,
+    else certifi's bundle; a path is a CA file or directory; False turns verification
+    off. Contexts are built once per process for each setting and shared (loading a CA
+    bundle takes milliseconds).
+    """
+    if verify is None or verify is True:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    where = False if verify is False else (os.fspath(verify) if verify else None)
+    return _context(where, cert if cert is None or isinstance(cert, str) else tuple(cert))
+
+
+@functools.lru_cache(maxsize=16)
+def _context(verify: str | bool | None, cert: str | tuple[str, ...] | None) -> ssl.SSLContext:
+    ctx = urllib3.util.ssl_.create_urllib3_context(
+        cert_reqs=ssl.CERT_NONE if verify is False else ssl.CERT_REQUIRED)
+    if verify is False:
+        ctx.check_hostname = False
+    else:
+        if verify is None:
+            import certifi
+
+            verify = certifi.where()
+        path = str(verify)
+        try:
+            if os.path.isdir(path):
+                ctx.load_verify_locations(capath=path)
+            else:
+                ctx.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the CA bundle {path!r}: {exc}") from exc
+    if cert is not None:
+        certfile, keyfile = (cert, None) if isinstance(cert, str) else (cert[0], cert[1])
+        try:
+            ctx.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the client certificate: {exc}") from exc
+    return ctx
+
+
+# ---------------------------------------------------------------- the transport
 
 
 class HttpTransport:
-    """POSTs envelopes over one pooled session; thread-safe.
+    """The default transport: urllib3 pools shared by all threads of one client.
 
-    ``timeout`` is the deadline of a whole call (connect, send and the complete reply);
-    ``max_reply_bytes`` caps a reply's size after decompression.
+    ``timeout`` is the deadline of one attempt (name resolution to the last byte of the
+    reply); ``max_reply_bytes`` caps a reply after decompression; ``pool_size`` is how
+    many connections per origin are kept alive; ``verify``/``cert`` as in
+    :func:`ssl_context`. Proxy settings are read from the environment once.
     """
 
-    def __init__(self, username: str, password: str, *, timeout: float = 30.0,
-                 session: requests.Session | None = None, verify: bool | str | None = None,
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT,
+                 verify: bool | str | os.PathLike[str] | None = None,
+                 cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-                 fast_path: bool = True) -> None:
+                 pool_size: int = DEFAULT_POOL_SIZE) -> None:
         if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
                 and 0 < timeout < float("inf")):
             raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
                                      f"got {timeout!r}")
-        if not isinstance(max_reply_bytes, int) or max_reply_bytes <= 0:
-            raise ConfigurationError("max_reply_bytes must be a positive int")
+        for name, value in (("max_reply_bytes", max_reply_bytes), ("pool_size", pool_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+        if verify is not None and not isinstance(verify, (bool, str, os.PathLike)):
+            raise ConfigurationError("verify must be True, False or a CA bundle path")
         self.timeout = float(timeout)
         self.max_reply_bytes = max_reply_bytes
-        self._own_session = session is None
-        if session is None:
-            session = requests.Session()
-            for prefix in ("https://", "http://"):
-                session.mount(prefix, _DeadlineAdapter())
-        self.session = session
-        self._authorization = basic_auth_header(username, password)
-        self._auth = {True: _HeaderAuth(self._authorization), False: _HeaderAuth(None)}
-        self._verify_arg = verify
-        # The lean keep-alive pool (http_pool) serves URLs that need no proxy, client
-        # cert or verify=False, unless the caller brought a session of their own.
-        self._fast = fast_path and self._own_session
-        self._routes: dict[str, tuple[HttpPool, str] | None] = {}
-        self._pools: dict[tuple[str, str, int], HttpPool] = {}
-        self._pool_lock = threading.Lock()
-        self._settings: dict[str, dict[str, Any]] = {}
-        self._base_headers = {
-            "User-Agent": f"engage-soap/{__version__}",
-            "Accept-Encoding": "gzip, deflate",
-            "Accept": "text/xml, */*;q=0.1",
-            "Connection": "keep-alive",
-        }
-        self._headers: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        self.pool_size = pool_size
+        self._ssl = ssl_context(verify, cert)
+        self._proxies = urllib.request.getproxies_environment()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._start()
+        self._finalizer = weakref.finalize(self, _close_all, self._managers)
+        _LIVE.add(self)
+
+    def _start(self) -> None:
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._pool_classes = _pool_classes(self._connections)
+        self._managers: dict[str | None, urllib3.PoolManager] = {}  # by proxy URL
+        # url -> (connection pool, request target): decided once, then reused
+        self._routes: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
 
     def __repr__(self) -> str:
-        return f"HttpTransport(timeout={self.timeout}, max_reply_bytes={self.max_reply_bytes})"
+        return (f"HttpTransport(timeout={self.timeout:g}, max_reply_bytes="
+                f"{self.max_reply_bytes}, pool_size={self.pool_size})")
 
-    def _send_settings(self, url: str) -> dict[str, Any]:
-        """Proxies, TLS verification and certs for ``url``: resolved once, then reused."""
-        settings = self._settings.get(url)
-        if settings is None:
-            merged = self.session.merge_environment_settings(
-                url, {}, False, self._verify_arg, None)
-            settings = {"proxies": merged["proxies"], "verify": merged["verify"],
-                        "cert": merged["cert"]}
-            if settings["verify"] is None:
-                settings["verify"] = True
-            if len(self._settings) < 32:
-                self._settings[url] = settings
-        return settings
+    # ------------------------------------------------------------ pools
 
-    def request(self, method: str, url: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None, *,
-                authenticate: bool = True) -> HttpReply:
-        """Send one request and read the whole reply, or raise a TransportError.
+    def _route(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+        """The pool for ``url`` and the request target to send it (decided once per URL).
 
-        With ``authenticate=False`` no Authorization header is sent (nor one from netrc).
+        Through an HTTP proxy an http URL is requested in absolute form; https goes
+        through a CONNECT tunnel and, like a direct request, uses the path.
         """
-        started = time.monotonic()
-        deadline = started + self.timeout
-        if self._fast:
-            route = self._routes.get(url) if url in self._routes else self._route(url)
-            if route is not None:
-                fast = route[0].request(method, route[1], body, headers, deadline,
-                                        authenticate=authenticate)
-                return HttpReply(fast.status, fast.headers, fast.body,
-                                 time.monotonic() - started)
-        req = requests.Request(method, url, data=body, headers=self._headers_for(headers),
-                               auth=self._auth[bool(authenticate)])
-        try:
-            prepared = self.session.prepare_request(req)
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(f"invalid endpoint URL {url!r}", retryable=False,
-                                 request_sent=False) from exc
-        settings = self._send_settings(url)
-        _call.deadline = deadline
-        try:
-            resp = self.session.send(
-                prepared, stream=True, allow_redirects=False,
-                timeout=(min(_CONNECT_TIMEOUT, self.timeout), self.timeout), **settings)
-        except requests.exceptions.RequestException as exc:
-            if time.monotonic() >= deadline:  # the watchdog cut a trickling reply off
-                raise RequestTimeoutError(
-                    f"the reply from {urlsplit(url).netloc} did not start within "
-                    f"{self.timeout:g} s; the request was sent", retryable=True,
-                    request_sent=True) from exc
-            raise translate_requests_error(exc, url) from exc
-        finally:
-            _call.deadline = None
-        try:
-            payload = self._read_body(resp, url, deadline)
-        finally:
-            resp.close()
-        return HttpReply(resp.status_code, resp.headers, payload, time.monotonic() - started)
-
-    def _headers_for(self, headers: Mapping[str, str] | None) -> dict[str, str]:
-        """Our headers and the call's, merged once per kind of call (requests copies them)."""
-        key = tuple(headers.items()) if headers else ()
-        merged = self._headers.get(key)
-        if merged is None:
-            merged = {**self._base_headers, **(headers or {})}
-            if len(self._headers) < 64:
-                self._headers[key] = merged
-        return merged
-
-    def _read_body(self, resp: requests.Response, url: str, deadline: float) -> bytes:
-        raw = resp.raw
-        sock = _socket_of(raw)
-        token = _WATCHDOG.watch(sock, deadline) if sock is not None else None
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RequestTimeoutError(
-                        f"the reply from {urlsplit(url).netloc} did not complete within "
-                        f"{self.timeout:g} s; the request was sent", retryable=True,
-                        request_sent=True)
-                if sock is not None:
-                    sock.settimeout(remaining)
-                chunk = raw.read1(_CHUNK, decode_content=True)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > self.max_reply_bytes:
-                    raise TransportError(
-                        f"the reply is larger than the {self.max_reply_bytes} byte cap",
-                        retryable=False, request_sent=True)
-                chunks.append(chunk)
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                OSError) as exc:
-            if time.monotonic() >= deadline or isinstance(
-                    exc, (socket.timeout, TimeoutError, urllib3.exceptions.ReadTimeoutError)):
-                raise RequestTimeoutError(
-                    f"the reply from {urlsplit(url).netloc} stalled; the request was sent",
-                    retryable=True, request_sent=True) from exc
-            if _is_truncation(exc):
-                raise ProtocolError("the reply was cut short (fewer bytes than announced)",
-                                    retryable=True, request_sent=True) from exc
-            if isinstance(exc, urllib3.exceptions.DecodeError):
-                raise TransportError("the reply's content encoding is corrupt",
-                                     retryable=False, request_sent=True) from exc
-            raise TransportError(
-                f"the connection broke while reading the reply ({type(exc).__name__}); "
-                "the request was sent", retryable=True, request_sent=True) from exc
-        finally:
-            if token is not None:
-                _WATCHDOG.unwatch(token)
-        if time.monotonic() >= deadline and not _complete(raw):  # cut off by the watchdog
-            raise RequestTimeoutError(
-                f"the reply from {urlsplit(url).netloc} did not complete within "
-                f"{self.timeout:g} s; the request was sent", retryable=True, request_sent=True)
-        return b"".join(chunks)
-
-    def _route(self, url: str) -> tuple[HttpPool, str] | None:
-        """The pool and request target for ``url``, or None for the requests path.
-
-        Decided once per URL (proxies from the environment included), then reused.
-        """
-        with self._pool_lock:
-            if url in self._routes:
-                return self._routes[url]
-            route = self._new_route(url)
-            if len(self._routes) < 32:
-                self._routes[url] = route
+        with self._lock:
+            if self._closed:
+                raise TransportError("the client is closed", retryable=False,
+                                     request_sent=False)
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise TransportError(f"not an http(s) URL: {url!r}", retryable=False,
+                                     request_sent=False)
+            proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(parts.netloc, self._proxies):
+                proxy = None
+            manager = self._managers.get(proxy)
+            if manager is None:
+                manager = self._managers[proxy] = self._new_manager(proxy)
+            pool = manager.connection_from_url(url)
+            absolute = proxy is not None and parts.scheme == "http"
+            route = (pool, url if absolute else urllib3.util.parse_url(url).request_uri)
+            if len(self._routes) >= 64:
+                self._routes.clear()
+            self._routes[url] = route
             return route
 
-    def _new_route(self, url: str) -> tuple[HttpPool, str] | None:
-        parts = urlsplit(url)
-        if (parts.scheme not in ("http", "https") or not parts.hostname
-                or parts.username is not None or not _PLAIN_URL.fullmatch(url)):
-            return None  # requests quotes, IDNA-encodes or takes credentials from it
+    def _new_manager(self, proxy: str | None) -> urllib3.PoolManager:
+        # TCP_NODELAY on proxy connections too (urllib3 leaves them without it): the head
+        # and body go out in two writes, which Nagle would hold for a delayed ACK.
+        options: dict[str, Any] = {
+            "num_pools": 64, "maxsize": self.pool_size, "block": False,
+            "retries": _NO_RETRIES, "ssl_context": self._ssl,
+            "socket_options": urllib3.connection.HTTPConnection.default_socket_options}
+        manager: urllib3.PoolManager
+        if proxy is None:
+            manager = urllib3.PoolManager(**options)
+        else:
+            parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            headers = None
+            if parts.username is not None:
+                headers = urllib3.util.make_headers(
+                    proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
+            bare = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            manager = urllib3.ProxyManager(bare, proxy_headers=headers, **options)
+        manager.pool_classes_by_scheme = self._pool_classes
+        return manager
+
+    # ------------------------------------------------------------ one request
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> HttpReply:
+        """Send one request and read the whole reply, or raise a TransportError."""
+        started = time.monotonic()
+        attempt = _Attempt(started + self.timeout)
+        _current.attempt = attempt
+        resp: Any = None
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            settings = self._send_settings(url)
-        except (ValueError, requests.exceptions.RequestException):
-            return None
-        verify = settings["verify"]
-        if (requests.utils.select_proxy(url, settings["proxies"]) is not None
-                or settings["cert"] is not None or verify is False):
-            return None
-        key = (parts.scheme, parts.hostname, port)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = HttpPool(parts.scheme, parts.hostname, port, parts.netloc,
-                            base_headers=self._base_headers,
-                            authorization=self._authorization,
-                            timeout=self.timeout,
-                            connect_timeout=min(_CONNECT_TIMEOUT, self.timeout),
-                            max_reply_bytes=self.max_reply_bytes, verify=verify)
-            self._pools[key] = pool
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return pool, target
+            pool, target = self._routes.get(url) or self._route(url)
+            resp = pool.urlopen(
+                method, target, body=body, headers={**_BASE_HEADERS, **(headers or {})},
+                retries=_NO_RETRIES, redirect=False, preload_content=False,
+                decode_content=True, assert_same_host=False,
+                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+            data = self._read_body(resp)
+            if attempt.cut:  # the peer closed a length-less body at our deadline
+                raise TimeoutError("cut off at the deadline")
+            return HttpReply(resp.status, resp.headers, data, time.monotonic() - started)
+        except EngageError:
+            raise
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if resp is not None:
+                resp.close()
+            raise _failure(exc, attempt, url, self.timeout) from exc
+        finally:
+            _current.attempt = None
+            attempt.release()
+            if resp is not None:
+                resp.release_conn()
+
+    def _read_body(self, resp: Any) -> bytes:
+        cap = self.max_reply_bytes
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = resp.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:
+                resp.close()
+                raise TransportError(f"the reply is larger than the {cap} byte cap",
+                                     retryable=False, request_sent=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        with self._pool_lock:
-            pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
-        if self._own_session:
-            self.session.close()
+        """Close every pooled connection; later requests raise TransportError."""
+        with self._lock:
+            self._closed = True
+            self._routes = {}
+        self._finalizer()
+
+    def _after_fork(self) -> None:
+        # In a forked child: close our copies of the inherited sockets (the parent's stay
+        # open) and start from new pools; the old ones' locks may be held by threads that
+        # no longer exist, so they are left untouched.
+        for conn in list(self._connections):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self._lock = threading.Lock()
+        self._finalizer.detach()
+        self._start()
+        self._finalizer = weakref.finalize(self, _close_all, self._managers)
 
 
-def _is_truncation(exc: BaseException) -> bool:
-    cur: BaseException | None = exc
-    for _ in range(6):
-        if cur is None:
-            return False
-        if isinstance(cur, (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)):
-            return True
-        nxt = cur.args[1] if len(cur.args) > 1 and isinstance(cur.args[1], BaseException) \
-            else None
-        cur = nxt or cur.__cause__ or cur.__context__
-    return False
+def _close_all(managers: dict[str | None, urllib3.PoolManager]) -> None:
+    for manager in list(managers.values()):
+        manager.clear()
+    managers.clear()
 
 
-def _complete(raw: Any) -> bool:
-    """True when the reply's announced length was read in full (or none was announced)."""
-    length = getattr(raw, "length_remaining", None)
-    return not length
+# ---------------------------------------------------------------- errors
 
 
-def _socket_of(raw: Any) -> socket.socket | None:
-    conn = getattr(raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it (causes, contexts, wrapped reasons)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        todo += [a for a in cur.args if isinstance(a, BaseException)]
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        todo += [e for e in (cur.__cause__, cur.__context__) if e is not None]
+
+
+def _find(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+          ) -> BaseException | None:
+    return next((e for e in _chain(exc) if isinstance(e, kind)), None)
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific human reason in the chain (an OS or TLS message)."""
+    tls = _find(exc, ssl.SSLError)
+    if isinstance(tls, ssl.SSLCertVerificationError) and tls.verify_message:
+        return f"certificate verify failed: {tls.verify_message}"
+    if isinstance(tls, ssl.SSLError):
+        return str(tls.reason or tls.strerror or tls)
+    os_error = _find(exc, OSError)
+    if isinstance(os_error, OSError) and os_error.strerror:
+        return str(os_error.strerror)
+    return str(exc) or type(exc).__name__
+
+
+def _failure(exc: BaseException, attempt: _Attempt, url: str, timeout: float) -> EngageError:
+    """The engage_soap error for a failed attempt; the one place ``request_sent`` is decided.
+
+    Before the first byte of the request was written (DNS, refused, connect or TLS
+    timeouts, a proxy refusing the tunnel) nothing was sent and a retry is always safe.
+    """
+    host = urlsplit(url).netloc
+    sent = attempt.sent
+    timed_out = attempt.cut or any(
+        isinstance(e, (TimeoutError, urllib3.exceptions.TimeoutError))
+        and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in _chain(exc))
+    if not sent:
+        if timed_out:
+            return RequestTimeoutError(
+                f"could not connect to {host} within {timeout:g} s; nothing was sent",
+                retryable=True, request_sent=False)
+        if _find(exc, urllib3.exceptions.NameResolutionError) or _find(exc, socket.gaierror):
+            return TransportError(
+                f"the name {urlsplit(url).hostname!r} does not resolve ({_reason(exc)}); "
+                "nothing was sent", retryable=True, request_sent=False)
+        if _find(exc, urllib3.exceptions.ProxyError):
+            return TransportError(f"the proxy failed on the way to {host} ({_reason(exc)}); "
+                                  "nothing was sent", retryable=True, request_sent=False)
+        if _find(exc, (ssl.SSLError, ssl.CertificateError)):
+            return TransportError(f"TLS failure talking to {host}: {_reason(exc)}",
+                                  retryable=False, request_sent=False)
+        if isinstance(exc, ValueError):
+            return TransportError(f"invalid request to {url!r}: {exc}", retryable=False,
+                                  request_sent=False)
+        return TransportError(f"cannot connect to {host} ({_reason(exc)}); nothing was sent",
+                              retryable=True, request_sent=False)
+    if timed_out:
+        return RequestTimeoutError(
+            f"no complete reply from {host} within {timeout:g} s; the request was sent",
+            retryable=True, request_sent=True)
+    if _find(exc, (urllib3.exceptions.IncompleteRead, urllib3.exceptions.InvalidChunkLength)):
+        return ProtocolError("the reply was cut short (fewer bytes than announced)",
+                             retryable=True, request_sent=True)
+    if _find(exc, urllib3.exceptions.DecodeError):
+        return TransportError("the reply's content encoding is corrupt", retryable=False,
+                              request_sent=True)
+    return TransportError(f"the connection to {host} broke after the request was sent "
+                          f"({_reason(exc)})", retryable=True, request_sent=True)

@@ -39,7 +39,7 @@ from .envelope import (
 )
 from .errors import ConfigurationError, EngageError, ProtocolError, TransportError
 from .resources import bundled_wsdl
-from .transport import HttpTransport
+from .transport import Transport
 
 __all__ = ["LoadedWsdl", "default_cache_dir", "load_wsdl", "make_service"]
 
@@ -91,27 +91,32 @@ def _disk_cache(folder: Path) -> Any:
 
 
 class _ZeepTransport(zeep.Transport):
-    """zeep's Transport seam, routed through our HttpTransport (auth, deadline, size cap).
+    """zeep's Transport seam, routed through our Transport (deadline, size cap, fork safety).
 
     Loading: local files as usual; http(s) documents only from the allowed hosts, and
-    through the disk cache when one is given. Only documents on ``auth_host`` (the WSDL's
-    own host) are fetched with the client's credentials.
+    through the disk cache when one is given. The ``authorization`` header goes only to
+    ``auth_host`` (the WSDL's own host, or the endpoint's for calls).
     """
 
-    def __init__(self, http: HttpTransport | None, *, cache: Any = None,
+    def __init__(self, http: Transport | None, *, cache: Any = None,
                  allowed_hosts: frozenset[str] = frozenset(),
-                 auth_host: str | None = None) -> None:
-        # zeep's own __init__ would create a second session and mutate headers; skip it.
+                 authorization: str | None = None, auth_host: str | None = None) -> None:
+        # zeep's own __init__ would create a requests session; none is needed.
         self.cache = None
-        self.load_timeout = http.timeout if http else 30.0
-        self.operation_timeout = self.load_timeout
+        self.load_timeout = self.operation_timeout = None
         self.logger = logging.getLogger("engage_soap.zeep")
-        self.session = http.session if http else None
-        self._close_session = False  # the session belongs to the HttpTransport
+        self.session = None
+        self._close_session = False
         self._http = http
         self._disk = cache
         self._allowed_hosts = allowed_hosts
+        self._auth = ({"Authorization": authorization}
+                      if authorization is not None and auth_host else {})
         self._auth_host = auth_host
+
+    def _headers(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+        own = urlsplit(url).hostname == self._auth_host
+        return {**(headers or {}), **(self._auth if own else {})}
 
     def load(self, url: str) -> bytes:
         parts = urlsplit(url)
@@ -129,8 +134,7 @@ class _ZeepTransport(zeep.Transport):
         if self._http is None:
             raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
         # The credentials go to the WSDL's own host only, never to a host it imports from.
-        reply = self._http.request("GET", url,
-                                   authenticate=parts.hostname == self._auth_host)
+        reply = self._http.request("GET", url, headers=self._headers(url))
         if reply.status != 200:
             raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
         if self._disk is not None:
@@ -152,8 +156,8 @@ class _ZeepTransport(zeep.Transport):
 
     def post(self, address: str, message: bytes, headers: Mapping[str, str]) -> Any:
         assert self._http is not None
-        reply = self._http.request("POST", address, message, headers)
-        resp = requests.Response()
+        reply = self._http.request("POST", address, message, self._headers(address, headers))
+        resp = requests.Response()  # what zeep reads replies from
         resp.status_code = reply.status
         resp.headers.update(reply.headers)
         resp._content = reply.body
@@ -222,7 +226,8 @@ def _compile(binding: Any) -> dict[str, OperationPlan]:
 # ---------------------------------------------------------------- loading
 
 
-def load_wsdl(wsdl: str | os.PathLike[str] | None, *, http: HttpTransport | None = None,
+def load_wsdl(wsdl: str | os.PathLike[str] | None, *, http: Transport | None = None,
+              authorization: str | None = None,
               cache_dir: str | os.PathLike[str] | None = None,
               allowed_hosts: frozenset[str] = frozenset()) -> LoadedWsdl:
     """The parsed WSDL for ``wsdl`` (None: the bundled copy), built once per process."""
@@ -241,19 +246,19 @@ def load_wsdl(wsdl: str | os.PathLike[str] | None, *, http: HttpTransport | None
     with _LOCK:
         loaded = _LOADED.get(key)
         if loaded is None:
-            loaded = _load(source, is_url, http, cache_dir, allowed_hosts)
+            loaded = _load(source, is_url, http, authorization, cache_dir, allowed_hosts)
             _LOADED[key] = loaded
     return loaded
 
 
-def _load(source: str, is_url: bool, http: HttpTransport | None,
+def _load(source: str, is_url: bool, http: Transport | None, authorization: str | None,
           cache_dir: str | os.PathLike[str] | None,
           allowed_hosts: frozenset[str]) -> LoadedWsdl:
     if is_url:
         host = urlsplit(source).hostname or ""
         disk = _disk_cache(Path(cache_dir) if cache_dir else default_cache_dir())
         transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host},
-                                   auth_host=host)
+                                   authorization=authorization, auth_host=host)
         settings = _settings(forbid_external=False)
     else:
         if not Path(source).is_file():
@@ -279,9 +284,12 @@ def _load(source: str, is_url: bool, http: HttpTransport | None,
     return LoadedWsdl(source, document, binding.name.text, plans)
 
 
-def make_service(loaded: LoadedWsdl, endpoint: str, http: HttpTransport) -> Any:
+def make_service(loaded: LoadedWsdl, endpoint: str, http: Transport,
+                 authorization: str) -> Any:
     """zeep's ServiceProxy for ``loaded``'s binding at ``endpoint``, over ``http``."""
     client_cls: Any = zeep.Client
-    client = client_cls(loaded.document, transport=_ZeepTransport(http),
+    transport = _ZeepTransport(http, authorization=authorization,
+                               auth_host=urlsplit(endpoint).hostname)
+    client = client_cls(loaded.document, transport=transport,
                          settings=_settings(forbid_external=True))
     return client.create_service(loaded.binding_name, endpoint)

@@ -395,7 +395,8 @@ def test_unreachable_endpoint_exit_5(invoke: Invoke, monkeypatch: pytest.MonkeyP
     result = invoke("--endpoint", "http://127.0.0.1:1/api/soap/v8/", "--username", "u",
                     "--retries", "0", "ping")
     assert result.exit_code == EXIT_TRANSPORT
-    assert result.stderr == "error: TransportError: cannot connect to 127.0.0.1:1\n"
+    assert result.stderr == ("error: TransportError: cannot connect to 127.0.0.1:1 "
+                             "(Connection refused); nothing was sent\n")
 
 
 def test_bad_endpoint_is_a_configuration_error(invoke: Invoke,

@@ -21,6 +21,7 @@ from werkzeug import Request, Response
 
 from engage_soap import ConfigurationError, EngageClient, RetryPolicy, zeep_binding
 from engage_soap.resources import bundled_wsdl, bundled_xsd
+from engage_soap.testing import HttpReply, MockTransport
 
 MakeClient = Callable[..., EngageClient]
 WSDL = bundled_wsdl().read_bytes()
@@ -201,12 +202,16 @@ def test_bad_endpoint_is_a_configuration_error(httpserver: HTTPServer, endpoint:
 
 @pytest.mark.parametrize("kwargs", [
     {"timeout": 0}, {"timeout": -1}, {"timeout": float("inf")}, {"timeout": "5"},
-    {"username": ""}, {"password": None}, {"session": object()},
+    {"username": ""}, {"password": None}, {"transport": object()},
+    {"transport": MockTransport(lambda r: HttpReply(200, {}, b"")), "timeout": 5},
+    {"verify": 1}, {"verify": "/no/such/ca-bundle.pem"}, {"cert": "/no/such/cert.pem"},
+    {"max_reply_bytes": 0}, {"max_reply_bytes": True},
 ], ids=["timeout-0", "timeout-negative", "timeout-inf", "timeout-str", "blank-user",
-        "password-none", "session-not-requests"])
+        "password-none", "transport-without-request", "transport-and-timeout",
+        "verify-int", "verify-missing-bundle", "cert-missing", "cap-0", "cap-bool"])
 def test_bad_settings_are_configuration_errors(httpserver: HTTPServer,
                                                kwargs: dict[str, Any]) -> None:
-    args = {"username": USER, "password": PASSWORD, "timeout": 5, **kwargs}
+    args = {"username": USER, "password": PASSWORD, **kwargs}
     with pytest.raises(ConfigurationError):
         EngageClient(httpserver.url_for(PATH), args.pop("username"), args.pop("password"),
                      rate_limit=None, retry=RetryPolicy.none(), **args)

@@ -136,7 +136,7 @@ def test_gzip_bomb_counted_after_decompression_in_bounded_memory(make_client) ->
         assert time.monotonic() - t < 10
 
 
-@pytest.mark.parametrize("where", ["status-line", "body"])
+@pytest.mark.parametrize("where", ["status-line", "headers", "body"])
 def test_trickling_server_hits_the_call_deadline(make_client, where) -> None:
     body = contact_reply()
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
@@ -145,6 +145,9 @@ def test_trickling_server_hits_the_call_deadline(make_client, where) -> None:
         if where == "body":
             h.wfile.write(head)
             h.trickle(body * 100, 0.2)
+        elif where == "headers":
+            h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            h.trickle(b"X-Slow: " + b"z" * 200 + b"\r\n" + head[17:] + body, 0.2)
         else:
             h.trickle(head + body, 0.2)
     with FakeServer(lambda r: trickle) as srv:

@@ -94,7 +94,7 @@ def test_delay_for_with_real_transport_errors() -> None:
     """The write rule decided on exceptions the transport really raises."""
     p = RetryPolicy(max_attempts=3, base_delay=0.01, jitter=False)
     sock, url = refused_url()
-    t = HttpTransport(USER, PASSWORD, timeout=2.0)
+    t = HttpTransport(timeout=2.0)
     try:
         with pytest.raises(TransportError) as refused:
             t.request("POST", url, b"<x/>")

@@ -1,4 +1,4 @@
-"""Secrets never leak; TLS, caller sessions and proxies; threads; pickling of errors."""
+"""Secrets never leak; TLS, a caller's transport and proxies; threads; pickling of errors."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ import re
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
+import time
 
 import pytest
-import requests
 
 import engage_soap.errors as errors_mod
 from engage_soap import EngageClient, EngageError, RetryPolicy, TransportError
 from engage_soap.resources import bundled_wsdl, bundled_xsd
+from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
 from .conftest import FAST, PASSWORD, TOKEN, USER
 from .fakeserver import (
     THROTTLE_FAULT,
+    VERSION_OK,
     FakeServer,
     Handler,
     Recorded,
@@ -117,10 +120,13 @@ def cert(tmp_path_factory) -> tuple[str, str]:
     return crt, key
 
 
-def _https(cert: tuple[str, str]) -> FakeServer:
+def _https(cert: tuple[str, str], *, client_ca: str | None = None) -> FakeServer:
     srv = FakeServer()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*cert)
+    if client_ca:  # ask for a client certificate signed by client_ca
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(client_ca)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     return srv
 
@@ -128,27 +134,43 @@ def _https(cert: tuple[str, str]) -> FakeServer:
 def test_tls_verified_by_default_and_verify_accepts_a_ca_bundle(make_client, cert) -> None:
     with _https(cert) as srv:
         url = f"https://127.0.0.1:{srv.port}/api/soap/v8/"
-        with pytest.raises(TransportError, match="TLS"):
+        with pytest.raises(TransportError, match="TLS failure") as err:
             make_client(url, retry=RetryPolicy.none()).api_version()
+        assert "certificate verify failed: self-signed certificate" in str(err.value)
+        assert err.value.request_sent is False
         assert make_client(url, verify=cert[0]).api_version() == "v8"
         assert srv.count == 1
 
 
-def test_a_callers_session_is_used(make_client, server) -> None:
-    sends = []
+def test_verify_false_and_client_certificates(make_client, cert) -> None:
+    with _https(cert, client_ca=cert[0]) as srv:
+        url = f"https://127.0.0.1:{srv.port}/api/soap/v8/"
+        with pytest.raises(TransportError):  # the server wants a certificate: none given
+            make_client(url, verify=cert[0], retry=RetryPolicy.none()).api_version()
+        assert make_client(url, verify=cert[0], cert=cert).api_version() == "v8"
+        assert make_client(url, verify=False, cert=cert).api_version() == "v8"
+        assert srv.count == 2
 
-    class Counting(requests.adapters.HTTPAdapter):
-        def send(self, request, **kw):  # type: ignore[no-untyped-def]
-            sends.append(request.url)
-            return super().send(request, **kw)
-    with requests.Session() as s:
-        s.headers["X-Custom"] = "hello"
-        s.mount("http://", Counting())
-        c = make_client(server.url, session=s)
-        c.api_version()
-        c.close()
-        s.get(server.url + "?still-open")  # the client did not close the caller's session
-    assert sends and server.requests[0].headers.get("X-Custom") == "hello"
+
+def test_a_transport_of_the_callers_carries_every_request(make_client) -> None:
+    wsdl = bundled_wsdl().read_bytes()
+
+    def answer(req: HttpRequest) -> HttpReply:
+        if req.method == "GET":
+            xsd = req.url.endswith("ecmapi.xsd")
+            return HttpReply(200, {}, bundled_xsd().read_bytes() if xsd else wsdl)
+        return HttpReply(200, {"Content-Type": "text/xml"}, VERSION_OK)
+
+    fake = MockTransport(answer)
+    url = "https://tenant.example.invalid/api/soap/v8/"
+    c = make_client(url, transport=fake, timeout=None, wsdl=url + "?wsdl",
+                    wsdl_cache_dir=tempfile.mkdtemp())
+    assert c.api_version() == "v8"
+    assert [(r.method, r.url) for r in fake.requests] == [
+        ("GET", url + "?wsdl"), ("GET", url + "ecmapi.xsd"), ("POST", url)]
+    assert all(r.headers["Authorization"] == f"Basic {TOKEN}" for r in fake.requests)
+    c.close()
+    assert fake.closed
 
 
 def test_environment_proxy_is_honoured_and_no_proxy_respected(make_client, monkeypatch) -> None:
@@ -192,6 +214,7 @@ def test_threads_share_one_client(make_client) -> None:
                     sent = re.search(rb"<value>(.*?)</value>", ex.request_body)
                     if sent is None or sent.group(1) not in ex.response_body:
                         problems.append("torn last_exchange")
+                time.sleep(0.0002)  # look often, but leave the GIL to the workers
         threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
         w = threading.Thread(target=watcher)
         w.start()

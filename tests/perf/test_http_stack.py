@@ -1,6 +1,5 @@
-"""The fast HTTP path (engage_soap.http_pool): same results as the requests path, no leaks.
-
-Nothing here is timed; the numbers live in benchmarks/bench.py.
+"""The one HTTP stack (urllib3 under engage_soap.transport): every kind of reply, keep-alive,
+headers, TLS settings and memory. Nothing here is timed; the numbers live in benchmarks/.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
 from reliability.fakeserver import (
     ECM,
     SEND_OK,
@@ -30,8 +28,17 @@ from reliability.fakeserver import (
     envelope,
 )
 
-from engage_soap import EngageClient, EngageError, RetryPolicy, zeep_binding
-from engage_soap.http_pool import HttpPool
+from engage_soap import (
+    ContactNotFoundError,
+    EngageClient,
+    EngageError,
+    HTTPStatusError,
+    ProtocolError,
+    RetryPolicy,
+    TransportError,
+    transport,
+    zeep_binding,
+)
 
 USER, PASSWORD = "perf-user", "perf-secret"
 NONE = RetryPolicy.none()
@@ -43,9 +50,9 @@ def make() -> Iterator[Callable[..., EngageClient]]:
         yield build
 
 
-def _uses_pool(client: EngageClient) -> bool:
-    http = client._http
-    return any(route is not None for route in http._routes.values())
+def _connections(client: EngageClient) -> int:
+    """How many connections the client's transport has opened so far (and still holds)."""
+    return len(client._http._connections)  # type: ignore[attr-defined]
 
 
 def _contact(extra: str = "", contact_id: str = "4711") -> bytes:
@@ -113,35 +120,47 @@ REPLIES: dict[str, Callable[[Recorded], Any]] = {
 
 def _outcome(client: EngageClient) -> Any:
     try:
-        return client.contact_get(email="a@example.com")
+        return client.contact_get(email="a@example.com").id
     except EngageError as exc:
         return (type(exc), exc.retryable, exc.request_sent)
 
 
+OK = 33457
+SENT_BROKEN = (TransportError, True, True)
+EXPECTED: dict[str, Any] = {
+    "undeclared-field-ignored": 4711,
+    "wrong-type": (ProtocolError, False, True),
+    "missing-contact": (ProtocolError, False, True),
+    "gzip": 4711, "chunked": OK, "deflate": 4711, "raw-deflate": 4711,
+    "gzip-two-members": 4711, "http10-until-close": OK,
+    "corrupt-gzip": (TransportError, False, True),
+    "garbage-status-line": SENT_BROKEN,
+    "closed-before-reply": SENT_BROKEN,
+    "fault": (ContactNotFoundError, False, True),
+    "html-502": (HTTPStatusError, True, True),
+    "not-xml": (ProtocolError, False, True),
+    "truncated": (ProtocolError, True, True),
+    "over-cap": (TransportError, False, True),
+}
+
+
 @pytest.mark.parametrize("name", sorted(REPLIES))
-def test_same_outcome_as_the_requests_path(make: Callable[..., EngageClient],
-                                           name: str) -> None:
+def test_every_kind_of_reply_has_its_outcome(make: Callable[..., EngageClient],
+                                             name: str) -> None:
     with FakeServer(REPLIES[name]) as srv:
-        fast = make(srv.url, max_reply_bytes=100_000)
-        slow = make(srv.url, max_reply_bytes=100_000, session=requests.Session())
-        got_fast, got_slow = _outcome(fast), _outcome(slow)
-        assert _uses_pool(fast) and not slow._http._routes
-        assert got_fast == got_slow
-        assert srv.count == 2
+        got = _outcome(make(srv.url, max_reply_bytes=100_000))
+        assert got == EXPECTED[name]
+        assert srv.count == 1
 
 
-def test_schema_rules_hold_on_the_fast_path(make: Callable[..., EngageClient]) -> None:
+def test_schema_rules_hold(make: Callable[..., EngageClient]) -> None:
     with FakeServer(REPLIES["undeclared-field-ignored"]) as srv:
         contact = make(srv.url).contact_get(email="a@example.com")
     assert contact.id == 4711 and dict(contact.attributes) == {"n": "v"}
-    with FakeServer(REPLIES["wrong-type"]) as srv:
-        outcome = _outcome(make(srv.url))
-    assert outcome[0].__name__ == "ProtocolError" and outcome[2] is True
 
 
-def test_env_proxy_is_honoured(make: Callable[..., EngageClient],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment sends the call through requests (and the proxy)."""
+def test_env_proxy_is_honoured_and_no_proxy_goes_direct(
+        make: Callable[..., EngageClient], monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeServer() as proxy:
         for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
             monkeypatch.delenv(var, raising=False)
@@ -149,28 +168,30 @@ def test_env_proxy_is_honoured(make: Callable[..., EngageClient],
         monkeypatch.setenv("http_proxy", proxy.url.rsplit("/api", 1)[0])
         client = make("http://engage.invalid/api/soap/v8/")
         assert client.contact_get(email="a@example.com").id == 33457
-        assert not _uses_pool(client)
         assert proxy.posts()[0].path == "http://engage.invalid/api/soap/v8/"
-        # NO_PROXY for the endpoint: straight there, over the pool
-        with FakeServer() as direct:
+        conn = next(iter(client._http._connections))  # type: ignore[attr-defined]
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # no Nagle stall
+        with FakeServer() as direct:  # NO_PROXY for the endpoint: straight there
             monkeypatch.setenv("NO_PROXY", "127.0.0.1")
             monkeypatch.setenv("no_proxy", "127.0.0.1")
             client = make(direct.url)
             client.message_send_single(1, 2)
-            assert _uses_pool(client) and direct.count == 1 and proxy.count == 1
+            assert direct.count == 1 and proxy.count == 1
 
 
-def test_proxies_are_resolved_once_per_client(make: Callable[..., EngageClient],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_is_chosen_once_per_origin(make: Callable[..., EngageClient],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = requests.Session.merge_environment_settings
+    real = transport.urllib.request.proxy_bypass_environment
 
-    def counting(self: requests.Session, *args: Any) -> Any:
+    def counting(*args: Any) -> Any:
         nonlocal calls
         calls += 1
-        return real(self, *args)
+        return real(*args)
 
-    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setattr(transport.urllib.request, "proxy_bypass_environment", counting)
     with FakeServer() as srv:
         client = make(srv.url)
         for _ in range(20):
@@ -210,25 +231,26 @@ def test_a_dead_pooled_connection_is_not_used_and_nothing_is_sent_twice(
 def test_each_header_is_sent_once_with_nodelay(make: Callable[..., EngageClient],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     sends: list[bytes] = []
+    socks: list[socket.socket] = []
     real = http.client.HTTPConnection.send
 
     def recording(self: Any, data: Any) -> None:
         sends.append(bytes(data))
+        socks.append(self.sock)
         real(self, data)
 
     monkeypatch.setattr(http.client.HTTPConnection, "send", recording)
     with FakeServer() as srv:
         client = make(srv.url)
         client.message_send_single(1, 2)
-        pool = next(iter(client._http._pools.values()))
-        sock = pool._idle[0].sock
-        # head and body may leave in two sends: with Nagle off that costs no ACK stall
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert socks[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     wire = b"".join(sends)
     assert wire.startswith(b"POST ") and wire.endswith(b"</soapenv:Envelope>")
     head = wire.split(b"\r\n\r\n", 1)[0].lower()
-    for name in (b"host", b"accept-encoding", b"authorization", b"content-length"):
+    for name in (b"host", b"accept-encoding", b"authorization", b"content-length",
+                 b"user-agent", b"soapaction", b"content-type"):
         assert head.count(b"\r\n" + name + b":") == 1, name
+    assert b"\r\nuser-agent: engage-soap/" in head
 
 
 def test_keep_alive_reuses_one_connection(make: Callable[..., EngageClient]) -> None:
@@ -236,41 +258,39 @@ def test_keep_alive_reuses_one_connection(make: Callable[..., EngageClient]) -> 
         client = make(srv.url)
         for _ in range(10):
             client.contact_get(email="a@example.com")
-        pool = next(r for r in client._http._routes.values() if r is not None)[0]
-        assert len(pool._idle) == 1
+        assert _connections(client) == 1
+        conn = next(iter(client._http._connections))  # type: ignore[attr-defined]
         client.close()
-        assert pool._idle == []
+        assert conn.sock is None  # closed with the client
+        with pytest.raises(TransportError, match="closed") as closed:
+            client.contact_get(email="a@example.com")
+        assert closed.value.request_sent is False
+        assert srv.count == 10
 
 
 def test_connect_failure_is_not_sent(make: Callable[..., EngageClient]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    fast = make(f"http://127.0.0.1:{port}/api/soap/v8/")
-    slow = make(f"http://127.0.0.1:{port}/api/soap/v8/", session=requests.Session())
-    assert _outcome(fast) == _outcome(slow)
-    assert _outcome(fast)[2] is False
+    outcome = _outcome(make(f"http://127.0.0.1:{port}/api/soap/v8/"))
+    assert outcome == (TransportError, True, False)
 
 
-def test_tls_is_verified_with_requests_ca_bundle(make: Callable[..., EngageClient]) -> None:
-    pool = HttpPool("https", "example.invalid", 443, "example.invalid", base_headers={},
-                    timeout=5, connect_timeout=5, max_reply_bytes=10)
-    assert pool._ssl is not None
-    assert pool._ssl.verify_mode == ssl.CERT_REQUIRED and pool._ssl.check_hostname
-    assert pool._ssl.get_ca_certs() or pool._ssl.cert_store_stats()["x509"] > 0
+def test_tls_is_verified_with_certifi_by_default(make: Callable[..., EngageClient],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    ctx = transport.ssl_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 50  # certifi's bundle, not an empty store
     with FakeServer() as srv:  # plain HTTP behind an https URL: a TLS failure, not sent
-        client = make(srv.url.replace("http://", "https://"))
-        err = _outcome(client)
-        assert err[0].__name__ == "TransportError" and err[2] is False
-        assert _uses_pool(client)
+        err = _outcome(make(srv.url.replace("http://", "https://")))
+        assert err == (TransportError, False, False)
 
 
-def test_verify_false_and_custom_sessions_keep_the_requests_path(
-        make: Callable[..., EngageClient]) -> None:
-    with FakeServer() as srv:
-        for client in (make(srv.url, verify=False), make(srv.url, session=requests.Session())):
-            client.message_send_single(1, 2)
-            assert not _uses_pool(client)
+def test_verify_false_turns_verification_off() -> None:
+    ctx = transport.ssl_context(False)
+    assert ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
 
 
 def test_memory_does_not_grow_over_many_calls(make: Callable[..., EngageClient]) -> None:
