@@ -179,9 +179,9 @@ def _pairs(ctx: click.Context, param: click.Parameter,
 _ID_KINDS: tuple[tuple[str, str, str], ...] = (
     # (keyword, identifier type, client keyword)
     ("email", "EMAIL", "email"),
-    ("mobile", "MOBILE", "mobile"),
+    ("mobile", "MOBILE", "mobile_number"),
     ("app_alias", "APP_ALIAS", "app_alias"),
-    ("external", "EXTERNAL", "external"),
+    ("external", "EXTERNAL", "external_id"),
     ("contact_id", "ID", "contact_id"),
 )
 
@@ -627,6 +627,78 @@ def ping(ctx: click.Context) -> None:
         _emit_json({"ok": True, "endpoint": endpoint, "api_version": version})
     else:
         click.echo(f"ok: {endpoint} answers, API version {version}")
+
+
+@cli.command("operations")
+@_global_options
+@click.pass_context
+@_guarded
+def operations(ctx: click.Context) -> None:
+    """List every operation of the WSDL in use, with its arguments."""
+    with _session(ctx) as session:
+        found = session.client.operations()
+    if session.opts.json:
+        _emit_json({"ok": True, "operations": found})
+        return
+    for name, info in found.items():
+        args = ", ".join(_field_text(f) for f in info["arguments"]) or "no arguments"
+        click.echo(f"{name} ({'read' if info['read'] else 'write'}): {args}")
+
+
+def _field_text(f: dict[str, Any]) -> str:
+    mark = "*" if f["repeated"] else ("" if f["required"] else "?")
+    inner = f" {{{', '.join(_field_text(c) for c in f['fields'])}}}" if "fields" in f else ""
+    choices = f" ({'|'.join(f['choices'])})" if "choices" in f else ""
+    return f"{f['name']}{mark}: {f['type']}{choices}{inner}"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+@cli.command("call")
+@click.argument("operation")
+@click.argument("arguments", nargs=-1, metavar="NAME=VALUE...")
+@_global_options
+@click.pass_context
+@_guarded
+def call(ctx: click.Context, operation: str, arguments: tuple[str, ...]) -> None:
+    """Call any operation of the WSDL; print the reply as JSON.
+
+    Simple values are given as text (NAME=42, NAME=true); nested and repeated ones as
+    JSON (identifier='{"type": "EMAIL", "value": "a@example.com"}', groupIds='[1, 2]').
+    """
+    pairs = _pairs(ctx, ctx.command.params[1], arguments)
+    with _session(ctx) as session:
+        schema = session.client.request_schema(operation)
+        args = {name: _argument(schema, operation, name, text) for name, text in pairs.items()}
+        reply = session.client.call(operation, **args)
+    if session.opts.json:
+        click.echo(json.dumps({"ok": True, "operation": operation, "reply": reply},
+                              ensure_ascii=False, default=_json_default))
+    else:
+        click.echo(json.dumps(reply, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _argument(schema: Any, operation: str, name: str, text: str) -> Any:
+    """A NAME=VALUE argument as the schema wants it: JSON for nested and repeated fields."""
+    field_ = schema.find(name)
+    if field_ is None:
+        known = ", ".join(f.name for f in schema.fields) or "none"
+        raise click.UsageError(f"{operation} has no argument {name!r} (arguments: {known})")
+    if field_.complex is not None or field_.repeated:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise click.UsageError(f"{name}: expected JSON ({exc})") from None
+    try:
+        return field_.from_text(text, name)
+    except ProtocolError:
+        raise click.UsageError(f"{name}: not a valid {field_.plan.type_name}: {text!r}") from None
 
 
 @cli.command("sandbox")

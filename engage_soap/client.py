@@ -10,11 +10,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
+from . import shapes
+from .envelope import ComplexPlan, describe_operations
 from .errors import (
     ConfigurationError,
     ContactNotFoundError,
@@ -23,6 +25,8 @@ from .errors import (
     ObjectAlreadyExistsError,
 )
 from .models import (
+    BY_NAME,
+    BY_TYPE,
     Attachment,
     Contact,
     Exchange,
@@ -30,16 +34,16 @@ from .models import (
     IdentifierType,
     SendResult,
     check_id,
-    check_text,
 )
-from .retry import RateLimiter, RetryPolicy
+from .retry import RateLimiter, RetryPolicy, is_read
+from .shapes import nonblank
 from .soap import SoapWire, Wire
 from .transport import HttpTransport, Transport, basic_auth_header
 
 __all__ = ["EngageClient"]
 
 log = logging.getLogger("engage_soap")
-T = TypeVar("T")
+
 
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str):
@@ -49,32 +53,6 @@ def _check_endpoint(endpoint: object) -> str:
         raise ConfigurationError(
             f"endpoint must be an http(s) URL like https://<host>/api/soap/v8/, got {endpoint!r}")
     return endpoint
-
-
-def _parameters(parameters: Mapping[str, object] | None) -> list[tuple[str, str]]:
-    if parameters is None:
-        return []
-    if not isinstance(parameters, Mapping):
-        raise InvalidInputError("parameters must be a mapping of name to value")
-    out = []
-    for name, value in parameters.items():
-        check_text(name, "parameter name")
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise InvalidInputError(
-                f"parameter {name!r} must have a str value, not {type(value).__name__}")
-        out.append((name, check_text(str(value), f"parameter {name!r}", allow_blank=True)))
-    return out
-
-
-def _attachments(attachments: Iterable[Attachment]) -> list[Attachment]:
-    if isinstance(attachments, (str, bytes, Attachment)) or attachments is None:
-        raise InvalidInputError("attachments must be a sequence of Attachment")
-    items = list(attachments)
-    for item in items:
-        if not isinstance(item, Attachment):
-            raise InvalidInputError(
-                f"attachments must be Attachment objects, not {type(item).__name__}")
-    return items
 
 
 class EngageClient:
@@ -145,6 +123,8 @@ class EngageClient:
             raise
         self._wire: Wire = SoapWire(self.endpoint, self._loaded.operations, self._http,
                                     self._authorization)
+        send = self._wire.operations.get("messageSendSingle")
+        self._sender_path = shapes.sender_profile_path(send.request) if send else None
         self._service: Any = None
         self._service_lock = threading.Lock()
 
@@ -175,7 +155,35 @@ class EngageClient:
         """The last request and reply this client exchanged (Authorization removed)."""
         return self._wire.last_exchange
 
-    def _invoke(self, operation: str, call: Callable[[], T], *, idempotent: bool) -> T:
+    def operations(self) -> dict[str, dict[str, Any]]:
+        """Every operation of the WSDL in use: whether it is a read (retried freely), its
+        arguments and its reply, each field with its type, occurrence and choices."""
+        return describe_operations(self._wire.operations, is_read)
+
+    def request_schema(self, operation: str) -> ComplexPlan:
+        """The request fields of ``operation`` as compiled from the WSDL in use
+        (``.find("a/b")`` gives a field; ``.describe()`` it as plain data)."""
+        op = self._wire.operations.get(operation)
+        if op is None:
+            raise InvalidInputError(f"the WSDL in use has no operation {operation!r}")
+        return op.request
+
+    def call(self, operation: str, /, **arguments: Any) -> dict[str, Any]:
+        """Call any operation of the WSDL in use; returns the reply as plain data.
+
+        Arguments are named like the operation's elements, nested values as dicts and
+        repeated ones as lists, e.g. ``client.call("membershipSubscribeByEmail",
+        email="a@example.com", groupId=4711, subscriptionMode="OPT_IN")``. They are
+        checked against the schema before any request. Faults are typed, the rate limit
+        applies, and only reads (see ``READ_OPERATIONS``) are retried once they may have
+        reached the server.
+        """
+        return self._call(operation, arguments)
+
+    def _call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """One operation through the wire: paced, retried by the rules, errors labelled."""
+        read = is_read(operation)
+        wire = self._wire
         attempt = 0
         waited = 0.0
         while True:
@@ -186,9 +194,11 @@ class EngageClient:
                     log.debug("%s attempt %d paced by the rate limit: waited %.3f s",
                               operation, attempt, paced)
             try:
-                return call()
+                return wire.call(operation, arguments)
             except EngageError as exc:
-                delay = self.retry.delay_for(exc, attempt=attempt, idempotent=idempotent,
+                if exc.operation is None:
+                    exc.operation = operation
+                delay = self.retry.delay_for(exc, attempt=attempt, idempotent=read,
                                              waited=waited)
                 if delay is None:
                     raise
@@ -200,98 +210,81 @@ class EngageClient:
     # ------------------------------------------------------------ operations
 
     def contact_get(self, identifier: Identifier | None = None, *, email: str | None = None,
-                    mobile: str | None = None, app_alias: str | None = None,
-                    external: str | None = None, contact_id: int | None = None) -> Contact:
+                    mobile_number: str | None = None, app_alias: str | None = None,
+                    external_id: str | None = None, contact_id: int | None = None) -> Contact:
         """Look a contact up by exactly one identifier; raises ContactNotFoundError."""
-        given = {k: v for k, v in (("identifier", identifier), ("email", email),
-                                   ("mobile", mobile), ("app_alias", app_alias),
-                                   ("external", external), ("contact_id", contact_id))
-                 if v is not None}
-        if len(given) != 1:
-            raise InvalidInputError(
-                "contact_get takes exactly one of identifier, email, mobile, app_alias, "
-                f"external, contact_id (got {', '.join(given) or 'none'})")
-        if identifier is None:
-            identifier = _identifier_from(**given)  # type: ignore[arg-type]
-        elif not isinstance(identifier, Identifier):
-            raise InvalidInputError(
-                f"identifier must be an Identifier, not {type(identifier).__name__}")
-        ident = identifier
-        return self._invoke("contactGet", lambda: self._wire.get_contact(ident),
-                            idempotent=True)
+        ident = _one_identifier("contact_get", identifier, email=email,
+                                mobile_number=mobile_number, app_alias=app_alias,
+                                external_id=external_id, contact_id=contact_id)
+        reply = self._call("contactGet", {"identifier": shapes.identifier(ident)})
+        return shapes.contact(reply.get("contact"), "contactGet")
 
     def contact_create(self, *, email: str | None = None, mobile_number: str | None = None,
                        app_alias: str | None = None, external_id: str | None = None,
-                       attributes: Mapping[str, str] | None = None) -> Contact:
+                       attributes: Mapping[str, object] | None = None) -> Contact:
         """Create a contact; raises ObjectAlreadyExistsError if one has that identifier."""
-        fields: dict[str, Any] = {}
-        for key, value, what in (("emailAddress", email, "email"),
-                                 ("mobileNumber", mobile_number, "mobile_number"),
-                                 ("applicationAlias", app_alias, "app_alias"),
-                                 ("identifier", external_id, "external_id")):
-            if value is not None:
-                fields[key] = check_text(value, what)
-        if not fields:
+        given = {k: v for k, v in (("email", email), ("mobile_number", mobile_number),
+                                   ("app_alias", app_alias), ("external_id", external_id))
+                 if v is not None}
+        if not given:
             raise InvalidInputError("contact_create needs at least one of email, "
                                     "mobile_number, app_alias, external_id")
-        if attributes is not None:
-            if not isinstance(attributes, Mapping):
-                raise InvalidInputError("attributes must be a mapping of name to value")
-            fields["attributes"] = [
-                {"name": check_text(n, "attribute name"),
-                 "value": check_text(v, f"attribute {n!r}", allow_blank=True)}
-                for n, v in attributes.items()]
-        return self._invoke("contactCreate", lambda: self._wire.create_contact(fields),
-                            idempotent=False)
+        reply = self._call("contactCreate",
+                           {"contact": shapes.new_contact(given, attributes)})
+        return shapes.contact(reply.get("contact"), "contactCreate")
 
     def message_send_single(self, message_id: int, recipient_id: int, *,
-                            parameters: Mapping[str, str] | None = None,
+                            parameters: Mapping[str, object] | None = None,
                             attachments: Iterable[Attachment] = (),
                             sender_profile: str | None = None) -> None:
         """Send prepared message ``message_id`` to contact ``recipient_id``.
 
         Never retried once the request may have reached the server: see the README.
         """
-        mid = check_id(message_id, "message_id")
-        rid = check_id(recipient_id, "recipient_id")
-        params = _parameters(parameters)
-        files = _attachments(attachments)
-        profile = self._check_sender_profile(sender_profile)
-        self._invoke("messageSendSingle",
-                     lambda: self._wire.send_message(mid, rid, params, files, profile),
-                     idempotent=False)
+        self._call("messageSendSingle", self._message(message_id, recipient_id, parameters,
+                                                      attachments, sender_profile))
 
-    def _check_sender_profile(self, sender_profile: str | None) -> str | None:
-        if sender_profile is None:
-            return None
-        check_text(sender_profile, "sender_profile")
-        if not self._wire.supports_sender_profile:
-            raise ConfigurationError(
-                "sender_profile was given, but the WSDL in use declares no sender profile "
-                "field for messageSendSingle; nothing was sent (use a WSDL that declares "
-                "senderProfileName)")
-        return sender_profile
+    def _message(self, message_id: int, recipient_id: int,
+                 parameters: Mapping[str, object] | None, attachments: Iterable[Attachment],
+                 sender_profile: str | None) -> dict[str, Any]:
+        """messageSendSingle's arguments; what the schema cannot say is checked here."""
+        check_id(message_id, "message_id")
+        check_id(recipient_id, "recipient_id")
+        if sender_profile is not None:
+            nonblank(sender_profile, "sender_profile")
+            if self._sender_path is None:
+                raise ConfigurationError(
+                    "sender_profile was given, but the WSDL in use declares no sender profile "
+                    "field for messageSendSingle; nothing was sent (use a WSDL that declares "
+                    "senderProfileName)")
+        return shapes.message(message_id, recipient_id, shapes.parameters(parameters),
+                              shapes.attachments(attachments), sender_profile,
+                              self._sender_path)
 
     def send_prepared_message(self, message_id: int, *, email: str | None = None,
+                              mobile_number: str | None = None, app_alias: str | None = None,
+                              external_id: str | None = None, contact_id: int | None = None,
                               identifier: Identifier | None = None,
-                              parameters: Mapping[str, str] | None = None,
+                              parameters: Mapping[str, object] | None = None,
                               attachments: Iterable[Attachment] = (),
                               sender_profile: str | None = None,
                               create_if_missing: bool = False) -> SendResult:
-        """The vendor's procedure: look the contact up (creating it if asked), then send."""
-        check_id(message_id, "message_id")
-        if (email is None) == (identifier is None):
-            raise InvalidInputError("send_prepared_message takes exactly one of email, "
-                                    "identifier")
-        ident = identifier if identifier is not None else _identifier_from(email=email)
-        if not isinstance(ident, Identifier):
-            raise InvalidInputError(
-                f"identifier must be an Identifier, not {type(ident).__name__}")
+        """The vendor's procedure: look the contact up (creating it if asked), then send.
+
+        The contact is named by exactly one of ``email``, ``mobile_number``, ``app_alias``,
+        ``external_id``, ``contact_id`` or ``identifier``. Every input, the message's
+        included, is checked before the first request. A failure says which step failed
+        in its ``operation`` (contactGet, contactCreate or messageSendSingle).
+        """
+        ident = _one_identifier("send_prepared_message", identifier, email=email,
+                                mobile_number=mobile_number, app_alias=app_alias,
+                                external_id=external_id, contact_id=contact_id)
         if create_if_missing and ident.type is IdentifierType.ID:
-            raise InvalidInputError("create_if_missing needs an identifier other than ID")
-        params = _parameters(parameters)
-        files = _attachments(attachments)
-        profile = self._check_sender_profile(sender_profile)
+            raise InvalidInputError("create_if_missing needs an identifier other than "
+                                    "contact_id: a contact cannot be created by its id")
+        send = self._message(message_id, 1, parameters, attachments, sender_profile)
+        self._wire.check("messageSendSingle", send)  # the send's input, before any request
+        new = {"contact": shapes.new_contact({BY_TYPE[ident.type].name: ident.value}, None)}
         created = False
         log.info("looking up contact by %s", ident.type.value)
         try:
@@ -301,20 +294,18 @@ class EngageClient:
                 raise
             log.info("contact not found; creating it")
             try:
-                contact = self.contact_create(**{_facade_field(ident): ident.value})  # type: ignore[arg-type]
+                contact = shapes.contact(self._call("contactCreate", new).get("contact"),
+                                         "contactCreate")
                 created = True
             except ObjectAlreadyExistsError:  # created meanwhile by someone else
                 contact = self.contact_get(ident)
         log.info("sending message %d to contact %d", message_id, contact.id)
-        self._invoke("messageSendSingle",
-                     lambda: self._wire.send_message(message_id, contact.id, params, files,
-                                                     profile),
-                     idempotent=False)
+        self._call("messageSendSingle", {**send, "recipientId": contact.id})
         return SendResult(message_id=message_id, contact=contact, created=created)
 
     def api_version(self) -> str:
         """The tenant's API version (systemGetApiVersion)."""
-        return self._invoke("systemGetApiVersion", self._wire.api_version, idempotent=True)
+        return shapes.version(self._call("systemGetApiVersion", {}), "systemGetApiVersion")
 
     # ------------------------------------------------------------ lifetime
 
@@ -330,21 +321,22 @@ class EngageClient:
         self.close()
 
 
-def _identifier_from(*, email: str | None = None, mobile: str | None = None,
-                     app_alias: str | None = None, external: str | None = None,
-                     contact_id: int | None = None) -> Identifier:
-    if email is not None:
-        return Identifier.email(email)
-    if mobile is not None:
-        return Identifier.mobile(mobile)
-    if app_alias is not None:
-        return Identifier.app_alias(app_alias)
-    if external is not None:
-        return Identifier.external(external)
-    return Identifier.id(contact_id)  # type: ignore[arg-type]
-
-
-def _facade_field(ident: Identifier) -> str:
-    return {IdentifierType.EMAIL: "email", IdentifierType.MOBILE: "mobile_number",
-            IdentifierType.APP_ALIAS: "app_alias",
-            IdentifierType.EXTERNAL: "external_id"}[ident.type]
+def _one_identifier(what: str, identifier: Identifier | None, **named: Any) -> Identifier:
+    """The one identifier given, as an Identifier (named by the IDENTIFIERS table)."""
+    given = {k: v for k, v in named.items() if v is not None}
+    if identifier is not None:
+        given["identifier"] = identifier
+    if len(given) != 1:
+        names = ", ".join([*named, "identifier"])
+        raise InvalidInputError(f"{what} takes exactly one of {names} "
+                                f"(got {', '.join(given) or 'none'})")
+    (name, value), = given.items()
+    if name == "identifier":
+        if not isinstance(value, Identifier):
+            raise InvalidInputError(
+                f"identifier must be an Identifier, not {type(value).__name__}")
+        return value
+    kind = BY_NAME[name].type
+    if kind is IdentifierType.ID:
+        return Identifier.id(value)
+    return Identifier(kind, value)

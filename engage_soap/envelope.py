@@ -24,8 +24,8 @@ from .errors import (
     HTTPStatusError,
     InvalidInputError,
     ProtocolError,
-    RateLimitedError,
     fault_from_detail,
+    throttled,
 )
 from .models import check_text
 
@@ -36,9 +36,12 @@ __all__ = [
     "Field",
     "OperationPlan",
     "SimplePlan",
+    "describe_operations",
     "parse_xml",
+    "read_fields",
     "read_reply",
     "render_request",
+    "simple_plan",
 ]
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -49,7 +52,6 @@ _ENV = f"{{{SOAP11_NS}}}Envelope"
 _BODY = f"{{{SOAP11_NS}}}Body"
 _FAULT = f"{{{SOAP11_NS}}}Fault"
 _NSMAP = {"soapenv": SOAP11_NS}
-RATE_LIMIT_TEXT = b"Database Access Limit Exceeded"
 _EXCERPT = 300
 
 # ---------------------------------------------------------------- hardened parsing
@@ -86,11 +88,24 @@ def parse_xml(data: bytes) -> etree._Element:
 
 @dataclass(frozen=True)
 class SimplePlan:
-    """How one XSD simple type converts between Python values and element text."""
+    """How one XSD simple type converts between Python values and element text.
+
+    ``type_name`` is the schema's name for it (``long``, ``string``, ``subscriptionMode``);
+    ``choices`` the enumeration values a request may carry (None: any); replies are read
+    as open strings, since newer servers add values.
+    """
 
     type_name: str
     to_text: Callable[[Any, str], str]
     from_text: Callable[[str, str], Any]
+    choices: frozenset[str] | None = None
+
+    def render(self, value: Any, where: str) -> str:
+        text = self.to_text(value, where)
+        if self.choices is not None and text not in self.choices:
+            raise InvalidInputError(f"{where} must be one of {', '.join(sorted(self.choices))}"
+                                    f", got {text!r}")
+        return text
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,7 @@ class Field:
     min_occurs: int
     max_occurs: int | None  # None: unbounded
     plan: SimplePlan | ComplexPlan
+    nillable: bool = False
     repeated: bool = field(init=False, repr=False, compare=False)
     # The plan again, split by kind, so the reader needs no isinstance per element.
     complex: ComplexPlan | None = field(init=False, repr=False, compare=False)
@@ -116,23 +132,47 @@ class Field:
         object.__setattr__(self, "from_text",
                            plan.from_text if isinstance(plan, SimplePlan) else None)
 
+    def describe(self) -> dict[str, Any]:
+        """This field as plain data: name, type, occurrence, and its fields or choices."""
+        out: dict[str, Any] = {"name": self.name, "type": self.plan.type_name,
+                               "required": bool(self.min_occurs), "repeated": self.repeated}
+        if self.nillable:
+            out["nillable"] = True
+        if isinstance(self.plan, ComplexPlan):
+            out["fields"] = [f.describe() for f in self.plan.fields]
+        elif self.plan.choices is not None:
+            out["choices"] = sorted(self.plan.choices)
+        return out
+
 
 @dataclass(frozen=True)
 class ComplexPlan:
-    """A complex type as an ordered sequence of fields; unknown children are skipped."""
+    """A complex type as an ordered sequence of fields.
+
+    Replies may carry children the plan does not declare (newer servers append some):
+    the reader skips them. ``open`` says the schema itself ends in a wildcard.
+    """
 
     type_name: str
     fields: tuple[Field, ...]
+    open: bool = False
     by_tag: Mapping[str, Field] = field(init=False, repr=False)
     by_name: Mapping[str, Field] = field(init=False, repr=False)
-
-    required: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_tag", {f.tag: f for f in self.fields})
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
-        object.__setattr__(self, "required", tuple(
-            f.name for f in self.fields if f.min_occurs and not f.repeated))
+
+    def find(self, path: str) -> Field | None:
+        """The field at ``path`` (names joined by ``/``), or None."""
+        plan: ComplexPlan | None = self
+        found: Field | None = None
+        for name in path.split("/"):
+            found = plan.by_name.get(name) if plan is not None else None
+            if found is None:
+                return None
+            plan = found.complex
+        return found
 
 
 @dataclass(frozen=True)
@@ -147,12 +187,25 @@ class OperationPlan:
     response: ComplexPlan
 
 
+def describe_operations(operations: Mapping[str, OperationPlan],
+                        is_read: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
+    """Every operation as plain data: read or write, its arguments and its reply fields."""
+    return {name: {"read": is_read(name),
+                   "arguments": [f.describe() for f in op.request.fields],
+                   "returns": [f.describe() for f in op.response.fields]}
+            for name, op in sorted(operations.items())}
+
+
 # Converters, chosen by the XSD builtin a simple type derives from.
 
-def _int_to_text(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"{path} must be an int, not {type(value).__name__}")
-    return str(value)
+def _int_range(lo: int, hi: int) -> Callable[[Any, str], str]:
+    def to_text(value: Any, path: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(f"{path} must be an int, not {type(value).__name__}")
+        if not lo <= value <= hi:
+            raise InvalidInputError(f"{path} must be between {lo} and {hi}, got {value}")
+        return str(value)
+    return to_text
 
 
 def _int_from_text(text: str, path: str) -> int:
@@ -195,6 +248,13 @@ def _decimal_from_text(text: str, path: str) -> Decimal:
 
 
 def _b64_to_text(value: Any, path: str) -> str:
+    """bytes are encoded; a str must already be base64 text (sent as it is)."""
+    if isinstance(value, str):
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInputError(f"{path} must be bytes, or a str of base64 text") from None
+        return value
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise InvalidInputError(f"{path} must be bytes, not {type(value).__name__}")
     return base64.b64encode(bytes(value)).decode("ascii")
@@ -215,11 +275,24 @@ def _str_from_text(text: str, path: str) -> str:
     return text
 
 
-INT_PLAN = SimplePlan("integer", _int_to_text, _int_from_text)
-BOOL_PLAN = SimplePlan("boolean", _bool_to_text, _bool_from_text)
-DECIMAL_PLAN = SimplePlan("decimal", _decimal_to_text, _decimal_from_text)
-BASE64_PLAN = SimplePlan("base64Binary", _b64_to_text, _b64_from_text)
-STRING_PLAN = SimplePlan("string", _str_to_text, _str_from_text)
+_INT_BOUNDS = {"long": 63, "int": 31, "short": 15, "byte": 7}
+
+
+def simple_plan(kind: str, type_name: str,
+                choices: frozenset[str] | None = None) -> SimplePlan:
+    """The plan for a simple type named ``type_name`` deriving from builtin ``kind``."""
+    if kind in _INT_BOUNDS:
+        bits = _INT_BOUNDS[kind]
+        return SimplePlan(type_name, _int_range(-(2**bits), 2**bits - 1), _int_from_text)
+    if kind == "integer":
+        return SimplePlan(type_name, _int_range(-(2**1000), 2**1000), _int_from_text)
+    if kind == "boolean":
+        return SimplePlan(type_name, _bool_to_text, _bool_from_text)
+    if kind == "decimal":
+        return SimplePlan(type_name, _decimal_to_text, _decimal_from_text)
+    if kind == "base64Binary":
+        return SimplePlan(type_name, _b64_to_text, _b64_from_text)
+    return SimplePlan(type_name, _str_to_text, _str_from_text, choices)
 
 
 # ---------------------------------------------------------------- writing
@@ -227,39 +300,57 @@ STRING_PLAN = SimplePlan("string", _str_to_text, _str_from_text)
 
 def _render_fields(parent: etree._Element, plan: ComplexPlan, value: Mapping[str, Any],
                    path: str) -> None:
-    unknown = value.keys() - plan.by_name.keys()
-    if unknown:
-        raise InvalidInputError(f"{path} has no field {sorted(unknown)[0]!r} in the WSDL in use")
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{path} must be a mapping, not {type(value).__name__}")
+    by_name = plan.by_name
+    if not by_name.keys() >= value.keys():
+        unknown = next(k for k in value if k not in by_name)
+        known = ", ".join(by_name) or "none"
+        raise InvalidInputError(f"{path} has no field {unknown!r} in the WSDL in use "
+                                f"(fields: {known})")
     sub = etree.SubElement
     for f in plan.fields:
         v = value.get(f.name)
-        where = f"{path}/{f.name}"
-        if v is None:
-            if f.min_occurs:
-                raise InvalidInputError(f"{where} is required")
-            continue
         items: Iterable[Any]
-        if f.repeated:
-            if isinstance(v, (str, bytes, Mapping)):
-                raise InvalidInputError(f"{where} must be a list")
-            items = list(v)
-            if f.max_occurs is not None and len(items) > f.max_occurs:
-                raise InvalidInputError(f"{where} allows at most {f.max_occurs} items")
-        else:
+        if v is None:
+            if not f.min_occurs:
+                continue
+            if f.repeated or not f.nillable:
+                raise InvalidInputError(f"{path}/{f.name} is required")
+            items = (None,)  # a required nillable element: sent as xsi:nil
+        elif not f.repeated:
             items = (v,)
+        elif type(v) is list or type(v) is tuple:
+            items = v
+        elif isinstance(v, (str, bytes, Mapping)) or not isinstance(v, Iterable):
+            raise InvalidInputError(f"{path}/{f.name} must be a list")
+        else:
+            items = list(v)
+        if f.repeated and (len(items) < f.min_occurs
+                           or (f.max_occurs is not None
+                               and len(items) > f.max_occurs)):
+            raise InvalidInputError(f"{path}/{f.name} must have between {f.min_occurs} "
+                                    f"and {f.max_occurs or 'any number of'} items")
+        where = f"{path}/{f.name}"
+        complex_plan = f.complex
         for item in items:
             child = sub(parent, f.tag)
-            if isinstance(f.plan, ComplexPlan):
-                if not isinstance(item, Mapping):
-                    raise InvalidInputError(f"{where} must be a mapping")
-                _render_fields(child, f.plan, item, where)
+            if item is None:
+                if not f.nillable:
+                    raise InvalidInputError(f"{where} must not be None")
+                child.set(XSI_NIL, "true")
+            elif complex_plan is not None:
+                _render_fields(child, complex_plan, item, where)
             else:
-                child.text = f.plan.to_text(item, where)
+                child.text = f.plan.render(item, where)  # type: ignore[union-attr]
 
 
 def render_request(op: OperationPlan, args: Mapping[str, Any]) -> bytes:
-    """The request envelope for ``op`` with ``args`` (plain data shaped like the schema)."""
-    env = etree.Element(f"{{{SOAP11_NS}}}Envelope", nsmap=_NSMAP)
+    """The request envelope for ``op`` with ``args`` (plain data shaped like the schema).
+
+    Raises InvalidInputError naming the element path when ``args`` do not fit the schema.
+    """
+    env = etree.Element(_ENV, nsmap=_NSMAP)
     body = etree.SubElement(env, _BODY)
     wrapper = etree.SubElement(body, op.request_tag, nsmap={"ecm": ECM_NS})
     _render_fields(wrapper, op.request, args, op.name)
@@ -277,9 +368,10 @@ def _local(tag: str) -> str:
 def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str, Any]:
     """Read ``elem``'s children into a dict keyed by field name.
 
-    Repeated fields become lists; absent optional fields are None; elements the schema
-    does not declare are skipped (newer server versions add some); a value of the wrong
-    type, or a missing required element, raises ProtocolError.
+    Repeated fields become lists; absent fields are None (or []), even where the schema
+    calls them required (JAX-WS leaves out an element whose value is null); elements the
+    schema does not declare are skipped (newer server versions add some); a value of the
+    wrong type, or a single element given twice, raises ProtocolError.
     """
     out: dict[str, Any] = {}
     by_tag = plan.by_tag
@@ -304,14 +396,9 @@ def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str,
             raise ProtocolError(f"{path}/{name} occurs more than once", request_sent=True)
         else:
             out[name] = value
-    if len(out) != len(plan.fields):
-        for name in plan.required:
-            if name not in out:
-                raise ProtocolError(f"{path}/{name} is missing from the reply",
-                                    request_sent=True)
-        for f in plan.fields:
-            if f.name not in out:
-                out[f.name] = [] if f.repeated else None
+    if len(out) != len(plan.fields):  # fill in what is absent, in the schema's order
+        out = {f.name: out.get(f.name, [] if f.repeated else None)
+               for f in plan.fields}
     return out
 
 
@@ -326,7 +413,9 @@ def _http_error(status: int, body: bytes) -> EngageError:
             f"HTTP {status}: the server refused the credentials (or the user is not an "
             "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
     kind = "an empty reply" if not body.strip() else "a reply that is not a SOAP envelope"
-    return HTTPStatusError(f"HTTP {status} with {kind}", status_code=status,
+    hint = ("; check the endpoint: it has the form https://<host>/api/soap/v<N>/, with the "
+            "trailing /") if status == 404 else ""
+    return HTTPStatusError(f"HTTP {status} with {kind}{hint}", status_code=status,
                            body_excerpt=excerpt)
 
 
@@ -344,10 +433,6 @@ def _fault(fault: etree._Element, status: int, operation: str) -> EngageError:
         for c in bean:
             if isinstance(c.tag, str):
                 fields[_local(c.tag)] = "".join(str(t) for t in c.itertext())
-    if (text and RATE_LIMIT_TEXT.decode() in text) or (
-            RATE_LIMIT_TEXT.decode() in fields.get("message", "")):
-        return RateLimitedError(f"{operation}: the account's call rate was exceeded "
-                                "(Database Access Limit Exceeded)", request_sent=True)
     raw = etree.tostring(detail) if detail is not None else None
     return fault_from_detail(fault_code=code, fault_string=text, detail_name=name,
                              fields=fields, detail_xml=raw, http_status=status,
@@ -363,9 +448,11 @@ def read_reply(op: OperationPlan, status: int, body: bytes) -> dict[str, Any]:
             raise ProtocolError(f"{op.name}: HTTP {status} with an empty body",
                                 request_sent=True)
         raise _http_error(status, body)
-    if status == 500 and RATE_LIMIT_TEXT in body and not body.lstrip().startswith(b"<"):
-        raise RateLimitedError(f"{op.name}: the account's call rate was exceeded "
-                               "(Database Access Limit Exceeded)", request_sent=True)
+    if status == 500 and not body.lstrip().startswith(b"<") and throttled(
+            body.decode("utf-8", "replace")):
+        raise fault_from_detail(fault_code=None, fault_string=body.decode("utf-8", "replace"),
+                                detail_name=None, fields={}, detail_xml=None,
+                                http_status=status, operation=op.name)
     try:
         root = parse_xml(body)
     except ProtocolError:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "THROTTLE_TEXT",
     "AuthenticationError",
     "ConfigurationError",
     "ContactNotFoundError",
@@ -28,6 +29,7 @@ __all__ = [
     "TransportError",
     "UnexpectedServerError",
     "fault_from_detail",
+    "throttled",
 ]
 
 
@@ -36,10 +38,12 @@ class EngageError(Exception):
 
     ``retryable`` says whether the same call may succeed if made again later;
     ``request_sent`` says whether the request may have reached the server (so a
-    non-idempotent call must not be repeated blindly).
+    non-idempotent call must not be repeated blindly); ``operation`` names the ecmapi
+    operation that failed (e.g. which step of ``send_prepared_message``), when known.
     """
 
     retryable: bool = False
+    operation: str | None = None
 
     def __init__(self, message: str, *, retryable: bool | None = None,
                  request_sent: bool = False) -> None:
@@ -182,6 +186,16 @@ class UnexpectedServerError(EngageFault):
         return self.detail.get("errorId")
 
 
+# The vendor's throttle: an HTTP 500 fault (or plain text) with this message and no
+# detail when the account's ceiling of about 10 calls per second is exceeded.
+THROTTLE_TEXT = "Database Access Limit Exceeded"
+
+
+def throttled(*texts: str | None) -> bool:
+    """True when any of ``texts`` (a faultstring, a detail message, a body) is the throttle."""
+    return any(t is not None and THROTTLE_TEXT in t for t in texts)
+
+
 # One table classifies every fault: (detail element, errorCode) first, then the error
 # code alone, then the detail element alone; anything else stays a plain EngageFault.
 _BY_DETAIL_AND_CODE: dict[tuple[str, str], type[EngageFault]] = {
@@ -230,12 +244,15 @@ def fault_class(detail_name: str | None, error_code: str | None,
 def fault_from_detail(*, fault_code: str | None, fault_string: str | None,
                       detail_name: str | None, fields: Mapping[str, str],
                       detail_xml: bytes | None, http_status: int | None,
-                      operation: str | None) -> EngageFault:
+                      operation: str | None) -> EngageFault | RateLimitedError:
     """Build the typed exception for a SOAP fault given as plain data."""
+    label = f"{operation}: " if operation else ""
+    if throttled(fault_string, fields.get("message")):
+        return RateLimitedError(f"{label}the account's call rate was exceeded ({THROTTLE_TEXT})",
+                                request_sent=True)
     error_code = fields.get("errorCode") or None
     cls = fault_class(detail_name, error_code, fields)
     message = fields.get("message") or fault_string or "SOAP fault without a message"
-    label = f"{operation}: " if operation else ""
     code = f" [{error_code}]" if error_code else ""
     return cls(f"{label}{message}{code}", fault_code=fault_code, fault_string=fault_string,
                error_actor=fields.get("errorActor") or None, error_code=error_code,

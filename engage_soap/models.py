@@ -18,10 +18,12 @@ from types import MappingProxyType
 from .errors import InvalidInputError
 
 __all__ = [
+    "IDENTIFIERS",
     "Attachment",
     "Contact",
     "Exchange",
     "Identifier",
+    "IdentifierField",
     "IdentifierType",
     "SendResult",
     "check_id",
@@ -65,6 +67,38 @@ class IdentifierType(str, enum.Enum):
     APP_ALIAS = "APP_ALIAS"
     EXTERNAL = "EXTERNAL"
     ID = "ID"
+
+
+@dataclass(frozen=True)
+class IdentifierField:
+    """One way to name a contact: the one table every layer reads identifiers from.
+
+    ``type`` is the wire value of a contact identifier; ``name`` the keyword used for it
+    everywhere in this library (``contact_get(email=...)``, ``contact_create(...)``,
+    ``send_prepared_message(...)``, the command line's ``--mobile-number``) and the
+    :class:`Contact` attribute (``contact_id`` is ``Contact.id``); ``wire`` the element
+    of the service's ``contact`` that holds it.
+    """
+
+    type: IdentifierType
+    name: str
+    wire: str
+
+    @property
+    def attribute(self) -> str:
+        """The :class:`Contact` attribute holding this identifier."""
+        return "id" if self.type is IdentifierType.ID else self.name
+
+
+IDENTIFIERS: tuple[IdentifierField, ...] = (
+    IdentifierField(IdentifierType.EMAIL, "email", "emailAddress"),
+    IdentifierField(IdentifierType.MOBILE, "mobile_number", "mobileNumber"),
+    IdentifierField(IdentifierType.APP_ALIAS, "app_alias", "applicationAlias"),
+    IdentifierField(IdentifierType.EXTERNAL, "external_id", "identifier"),
+    IdentifierField(IdentifierType.ID, "contact_id", "contactId"),
+)
+BY_NAME = {f.name: f for f in IDENTIFIERS}
+BY_TYPE = {f.type: f for f in IDENTIFIERS}
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,7 @@ import time
 import urllib.request
 import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 import urllib3
@@ -72,8 +71,7 @@ _NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 _BASE_HEADERS = {"User-Agent": f"engage-soap/{__version__}", "Accept-Encoding": "gzip, deflate"}
 
 
-@dataclass(frozen=True)
-class HttpReply:
+class HttpReply(NamedTuple):
     """A complete HTTP reply: status, headers (case-insensitive), the decoded body."""
 
     status: int
@@ -118,31 +116,34 @@ class _Attempt:
         self.deadline = deadline
         self.sent = False  # a byte of the request was written to a connected socket
         self.cut = False  # the watchdog shut the socket down at the deadline
-        self.watched: tuple[int, socket.socket] | None = None
+        self.watched: tuple[int, socket.socket | None] | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def watch(self, sock: socket.socket | None) -> None:
+    def watch(self, sock: socket.socket | None, *, duplicate: bool = False) -> None:
         """Put this attempt's socket under the watchdog (once).
 
-        A duplicate of the descriptor is watched: TLS wrapping detaches the original
-        socket object, and the watchdog must never touch a descriptor number that may
-        have been reused after the call closed it.
+        A new connection's socket is watched through a duplicate of its descriptor, since
+        TLS wrapping detaches the original before the handshake; a reused connection's
+        socket object is watched itself (a closed socket object never touches a reused
+        descriptor number).
         """
         if self.watched is not None or sock is None:
             return
-        try:
-            dup = socket.socket(fileno=os.dup(sock.fileno()))
-        except OSError:
-            return
-        self.watched = (WATCHDOG.watch(self, dup), dup)
+        if duplicate:
+            try:
+                sock = socket.socket(fileno=os.dup(sock.fileno()))
+            except OSError:
+                return
+        self.watched = (WATCHDOG.watch(self, sock), sock if duplicate else None)
 
     def release(self) -> None:
         if self.watched is not None:
             token, dup = self.watched
             WATCHDOG.unwatch(token)  # after this the watchdog cannot cut it any more
-            dup.close()
+            if dup is not None:
+                dup.close()
             self.watched = None
 
 
@@ -206,8 +207,10 @@ class Watchdog:
                     entry = self._active.pop(token, None)
                     if entry is not None:  # still running at its deadline: cut it off
                         entry[0].cut = True
-                        with contextlib.suppress(OSError):
-                            entry[1].shutdown(socket.SHUT_RDWR)
+                        with contextlib.suppress(OSError):  # EBADF once closed: fine
+                            # the plain socket's shutdown, also for an SSLSocket (whose own
+                            # would drop its SSL object under the reading thread)
+                            socket.socket.shutdown(entry[1], socket.SHUT_RDWR)
                 cond.wait(heap[0][0] - now if heap else None)
 
     def _after_fork(self) -> None:
@@ -300,7 +303,7 @@ class _ConnectionMixin:
                 continue
             sys.audit("http.client.connect", self, self.host, self.port)
             if attempt is not None:
-                attempt.watch(sock)  # covers the TLS handshake as well
+                attempt.watch(sock, duplicate=True)  # covers the TLS handshake as well
             if self._engage_live is not None:
                 self._engage_live.add(self)
             return sock
@@ -419,6 +422,7 @@ class HttpTransport:
         if verify is not None and not isinstance(verify, (bool, str, os.PathLike)):
             raise ConfigurationError("verify must be True, False or a CA bundle path")
         self.timeout = float(timeout)
+        self._timeouts = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         self.max_reply_bytes = max_reply_bytes
         self.pool_size = pool_size
         self._ssl = ssl_context(verify, cert)
@@ -507,7 +511,7 @@ class HttpTransport:
                 method, target, body=body, headers={**_BASE_HEADERS, **(headers or {})},
                 retries=_NO_RETRIES, redirect=False, preload_content=False,
                 decode_content=True, assert_same_host=False,
-                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+                timeout=self._timeouts)
             data = self._read_body(resp)
             if attempt.cut:  # the peer closed a length-less body at our deadline
                 raise TimeoutError("cut off at the deadline")

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,20 +24,10 @@ import requests
 import zeep
 import zeep.cache
 import zeep.xsd
+from lxml import etree
 from zeep.wsdl import Document
-from zeep.xsd.types import builtins as xsd_builtins
 
-from .envelope import (
-    BASE64_PLAN,
-    BOOL_PLAN,
-    DECIMAL_PLAN,
-    INT_PLAN,
-    STRING_PLAN,
-    ComplexPlan,
-    Field,
-    OperationPlan,
-    SimplePlan,
-)
+from .envelope import ComplexPlan, Field, OperationPlan, SimplePlan, simple_plan
 from .errors import ConfigurationError, EngageError, ProtocolError, TransportError
 from .resources import bundled_wsdl
 from .transport import Transport
@@ -57,6 +48,7 @@ class LoadedWsdl:
     document: Any  # zeep.wsdl.Document
     binding_name: str
     operations: Mapping[str, OperationPlan]
+    documents: Mapping[str, bytes]  # every WSDL/XSD document read, by location
 
 
 _LOADED: dict[tuple[str, str], LoadedWsdl] = {}
@@ -113,12 +105,18 @@ class _ZeepTransport(zeep.Transport):
         self._auth = ({"Authorization": authorization}
                       if authorization is not None and auth_host else {})
         self._auth_host = auth_host
+        self.documents: dict[str, bytes] = {}  # what was loaded, for facets and validation
 
     def _headers(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         own = urlsplit(url).hostname == self._auth_host
         return {**(headers or {}), **(self._auth if own else {})}
 
     def load(self, url: str) -> bytes:
+        data = self._load(url)
+        self.documents[url] = data
+        return data
+
+    def _load(self, url: str) -> bytes:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             path = url[7:] if parts.scheme == "file" else url
@@ -171,55 +169,124 @@ class _ZeepTransport(zeep.Transport):
 
 # ---------------------------------------------------------------- compiling plans
 
-
-def _simple_plan(xsd_type: Any) -> SimplePlan:
-    if isinstance(xsd_type, xsd_builtins.Boolean):
-        return BOOL_PLAN
-    if isinstance(xsd_type, (xsd_builtins.Integer, xsd_builtins.Long, xsd_builtins.Int,
-                             xsd_builtins.Short, xsd_builtins.Byte)):
-        return INT_PLAN
-    if isinstance(xsd_type, (xsd_builtins.Decimal, xsd_builtins.Float, xsd_builtins.Double)):
-        return DECIMAL_PLAN
-    if isinstance(xsd_type, xsd_builtins.Base64Binary):
-        return BASE64_PLAN
-    return STRING_PLAN
+_XS = "http://www.w3.org/2001/XMLSchema"
+# zeep's builtin type classes -> the converter kind (the first match in a type's MRO)
+_KINDS = {"Long": "long", "Int": "int", "Short": "short", "Byte": "byte",
+          "Integer": "integer", "Boolean": "boolean", "Decimal": "decimal",
+          "Float": "decimal", "Double": "decimal", "Base64Binary": "base64Binary",
+          "AnySimpleType": "string"}
 
 
-def _complex_plan(xsd_type: Any, seen: dict[int, ComplexPlan]) -> ComplexPlan:
-    key = id(xsd_type)
-    if key in seen:
-        return seen[key]
-    fields: list[Field] = []
-    for name, element in xsd_type.elements:
-        if not isinstance(element, zeep.xsd.Element):
-            continue  # choice/group constructs are not in this service; zeep still has them
-        child_type = element.type
-        plan: SimplePlan | ComplexPlan
-        if isinstance(child_type, zeep.xsd.ComplexType):
-            plan = _complex_plan(child_type, seen)
-        else:
-            plan = _simple_plan(child_type)
-        qname = element.qname
-        tag = qname.text if hasattr(qname, "text") else str(qname)
-        max_occurs = None if element.max_occurs == "unbounded" else int(element.max_occurs)
-        fields.append(Field(name, tag, int(element.min_occurs), max_occurs, plan))
-    result = ComplexPlan(str(xsd_type.name or "anonymous"), tuple(fields))
-    seen[key] = result
-    return result
+def _enumerations(documents: Mapping[str, bytes]) -> dict[str, frozenset[str]]:
+    """``{namespace}name`` of each named simple type with enumerations -> its values.
+
+    zeep does not keep facets, so they are read from the schema documents it loaded.
+    """
+    found: dict[str, frozenset[str]] = {}
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    for data in documents.values():
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError:
+            continue
+        for schema in root.iter(f"{{{_XS}}}schema"):
+            tns = schema.get("targetNamespace", "")
+            for simple in schema.iterfind(f"{{{_XS}}}simpleType[@name]"):
+                values = [e.get("value", "") for e in simple.iterfind(
+                    f"{{{_XS}}}restriction/{{{_XS}}}enumeration")]
+                if values:
+                    found[f"{{{tns}}}{simple.get('name')}"] = frozenset(values)
+    return found
 
 
-def _compile(binding: Any) -> dict[str, OperationPlan]:
+class _Compiler:
+    """Turns zeep's parsed types into plans; refuses what the plans cannot express."""
+
+    def __init__(self, enumerations: Mapping[str, frozenset[str]]) -> None:
+        self._enums = enumerations
+        self._complex: dict[int, ComplexPlan | None] = {}  # None: being compiled
+        self._simple: dict[str, SimplePlan] = {}
+
+    def simple(self, xsd_type: Any) -> SimplePlan:
+        kind = next((_KINDS[c.__name__] for c in type(xsd_type).__mro__
+                     if c.__name__ in _KINDS), "string")
+        qname = getattr(xsd_type, "qname", None)
+        name = qname.localname if qname is not None else kind
+        key = qname.text if qname is not None else kind
+        plan = self._simple.get(key)
+        if plan is None:
+            plan = self._simple[key] = simple_plan(kind, name, self._enums.get(key))
+        return plan
+
+    def complex(self, xsd_type: Any, where: str) -> ComplexPlan:
+        key = id(xsd_type)
+        if key in self._complex:
+            done = self._complex[key]
+            if done is None:
+                raise ConfigurationError(f"{where}: recursive type {xsd_type.name!r} is not "
+                                         "supported")
+            return done
+        self._complex[key] = None
+        name = str(xsd_type.name or "anonymous")
+        if xsd_type._attributes:
+            raise ConfigurationError(f"{where}: type {name!r} declares XML attributes, which "
+                                     "engage_soap does not support")
+        fields: list[Field] = []
+        open_ = self._particles(xsd_type._element, fields, f"{where} (type {name!r})")
+        plan = ComplexPlan(name, tuple(fields), open_)
+        self._complex[key] = plan
+        return plan
+
+    def _particles(self, particle: Any, fields: list[Field], where: str) -> bool:
+        """Add the elements of ``particle`` to ``fields``; True if it holds a wildcard."""
+        if particle is None:
+            return False
+        if isinstance(particle, zeep.xsd.Sequence) and particle.min_occurs == 1 == \
+                particle.max_occurs:
+            open_ = False
+            for child in particle:
+                if open_:
+                    raise ConfigurationError(f"{where}: an element after a wildcard "
+                                             "(xs:any) is not supported")
+                open_ = self._particles(child, fields, where)
+            return open_
+        if isinstance(particle, zeep.xsd.Any):
+            return True
+        if isinstance(particle, zeep.xsd.Element) and not isinstance(particle, zeep.xsd.Any):
+            child_where = f"{where}/{particle.name}"
+            xsd_type = particle.type
+            if isinstance(xsd_type, zeep.xsd.ComplexType):
+                plan: SimplePlan | ComplexPlan = self.complex(xsd_type, child_where)
+            elif type(xsd_type) is zeep.xsd.AnyType:
+                raise ConfigurationError(f"{child_where}: xs:anyType elements are not "
+                                         "supported")
+            else:
+                plan = self.simple(xsd_type)
+            if particle.name == "_value_1":
+                raise ConfigurationError(f"{where}: simple content is not supported")
+            max_occurs = (None if particle.max_occurs == "unbounded"
+                          else int(particle.max_occurs))
+            fields.append(Field(str(particle.name), particle.qname.text, int(particle.min_occurs),
+                                max_occurs, plan, bool(particle.nillable)))
+            return False
+        kind = type(particle).__name__
+        raise ConfigurationError(f"{where}: xs:{kind.lower()} is not supported (engage_soap "
+                                 "reads sequences of elements)")
+
+
+def _compile(binding: Any, documents: Mapping[str, bytes]) -> dict[str, OperationPlan]:
     plans: dict[str, OperationPlan] = {}
-    seen: dict[int, ComplexPlan] = {}
+    compiler = _Compiler(_enumerations(documents))
     for name, op in binding._operations.items():
         body_in = getattr(op.input, "body", None)
         body_out = getattr(op.output, "body", None)
         if body_in is None or body_out is None:
-            continue  # not document/literal wrapped: reachable through client.service only
+            raise ConfigurationError(f"operation {name!r} is not document/literal wrapped")
         plans[name] = OperationPlan(
             name=name, soap_action=op.soapaction or "",
-            request_tag=body_in.qname.text, request=_complex_plan(body_in.type, seen),
-            response_tag=body_out.qname.text, response=_complex_plan(body_out.type, seen))
+            request_tag=body_in.qname.text, request=compiler.complex(body_in.type, name),
+            response_tag=body_out.qname.text,
+            response=compiler.complex(body_out.type, f"{name}Response"))
     return plans
 
 
@@ -272,16 +339,17 @@ def _load(source: str, is_url: bool, http: Transport | None, authorization: str 
         port = service.ports[PORT] if PORT in service.ports else next(
             iter(service.ports.values()))
         binding = port.binding
-        plans = _compile(binding)
+        plans = _compile(binding, transport.documents)
     except EngageError as exc:
-        if isinstance(exc, TransportError | ProtocolError):
+        if isinstance(exc, TransportError | ProtocolError | ConfigurationError):
             raise ConfigurationError(f"cannot load the WSDL {source!r}: {exc}") from exc
         raise
     except Exception as exc:  # zeep, lxml and OS errors: zeep lets many kinds through
         raise ConfigurationError(
             f"cannot load the WSDL {source!r}: {type(exc).__name__}: {exc}") from exc
     log.debug("loaded WSDL %s (%d operations)", source, len(plans))
-    return LoadedWsdl(source, document, binding.name.text, plans)
+    return LoadedWsdl(source, document, binding.name.text, plans,
+                      MappingProxyType(dict(transport.documents)))
 
 
 def make_service(loaded: LoadedWsdl, endpoint: str, http: Transport,

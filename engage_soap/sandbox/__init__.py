@@ -6,33 +6,52 @@
         assert sandbox.state.outbox[-1].recipient_id == 33457
 
 It speaks the real wire format (SOAP 1.1, document/literal wrapped, JAX-WS prefixes),
-validates every request and reply against the bundled XSD, and can inject latency, proxy
-errors, resets, truncated replies, faults and the vendor's rate ceiling.
+validates every request and reply against the bundled XSD, models the contact*, user*,
+membership*, groupGet*, messageSend* and systemGet* operations on one store, answers the
+other operations of the WSDL with a "not modeled" fault, and can add latency and inject
+proxy errors, resets, truncated replies, faults and the vendor's rate ceiling. See
+:class:`Sandbox` for what it checks and how.
 """
 
 from __future__ import annotations
 
-from .faults import THROTTLE_MESSAGE, FaultInjector, FaultKind, FaultRule, RateLimiter
+from .faults import (
+    THROTTLE_MESSAGE,
+    THROTTLE_TEXT,
+    FaultInjector,
+    FaultKind,
+    FaultRule,
+    RateLimiter,
+)
+from .operations import ECM_VERSION, MODELED_OPERATIONS
 from .server import DEFAULT_PASSWORD, DEFAULT_USERNAME, MAX_BODY_BYTES, Sandbox, run
 from .state import (
+    DEFAULT_ATTRIBUTES,
     AttachmentRecord,
     CallRecord,
     ContactRecord,
     DuplicateContactError,
     GroupRecord,
+    MembershipRecord,
     MessageRecord,
     OutboxEntry,
     SandboxState,
+    SandboxStateError,
 )
-from .wire import ECM_NS, SOAP_ENV_NS, SoapFault
+from .wire import ECM_NS, OPERATIONS, SOAP_ENV_NS, SoapFault
 
 __all__ = [
+    "DEFAULT_ATTRIBUTES",
     "DEFAULT_PASSWORD",
     "DEFAULT_USERNAME",
     "ECM_NS",
+    "ECM_VERSION",
     "MAX_BODY_BYTES",
+    "MODELED_OPERATIONS",
+    "OPERATIONS",
     "SOAP_ENV_NS",
     "THROTTLE_MESSAGE",
+    "THROTTLE_TEXT",
     "AttachmentRecord",
     "CallRecord",
     "ContactRecord",
@@ -41,11 +60,13 @@ __all__ = [
     "FaultKind",
     "FaultRule",
     "GroupRecord",
+    "MembershipRecord",
     "MessageRecord",
     "OutboxEntry",
     "RateLimiter",
     "Sandbox",
     "SandboxState",
+    "SandboxStateError",
     "SoapFault",
     "run",
 ]

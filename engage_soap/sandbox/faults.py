@@ -29,10 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from ..errors import THROTTLE_TEXT
 from .wire import SoapFault
 
 __all__ = [
     "THROTTLE_MESSAGE",
+    "THROTTLE_TEXT",
     "FaultInjector",
     "FaultKind",
     "FaultRule",
@@ -43,7 +45,8 @@ __all__ = [
 FaultKind = Literal["http_502", "http_503", "empty_503", "reset", "reset_after", "truncated",
                     "fault", "throttle"]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
-THROTTLE_MESSAGE = "Database Access Limit Exceeded"
+#: The throttle's faultstring: the very object ``engage_soap.errors.THROTTLE_TEXT``.
+THROTTLE_MESSAGE = THROTTLE_TEXT
 
 
 def throttle_fault() -> SoapFault:

@@ -5,6 +5,10 @@ the endpoint path is authenticated (HTTP Basic), checked against injected faults
 rate ceiling, validated against the bundled XSD, and answered like the real service.
 ``GET <endpoint>?wsdl`` serves the bundled WSDL pointing at the sandbox, and
 ``GET <endpoint>ecmapi.xsd`` the schema it imports (neither needs credentials).
+
+At DEBUG, the ``engage_soap.sandbox`` logger records every SOAP request and reply envelope
+with its operation and HTTP status (never a header, so never the credentials), with long
+base64 attachment content cut to its first 32 characters and its length.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import binascii
 import contextlib
 import hmac
 import logging
+import math
 import os
+import re
 import signal
 import socket
 import struct
 import threading
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any
@@ -30,7 +36,7 @@ from lxml import etree
 
 from ..resources import bundled_wsdl, bundled_xsd
 from .faults import FaultInjector, FaultRule, RateLimiter, throttle_fault
-from .operations import dispatch
+from .operations import MODELED_OPERATIONS, dispatch
 from .state import CallRecord, SandboxState
 from .wire import (
     SoapFault,
@@ -38,6 +44,7 @@ from .wire import (
     fault_envelope,
     parse_request,
     reply_envelope,
+    shorten_for_log,
     validate_payload,
 )
 
@@ -60,6 +67,7 @@ _PROXY_PAGES = {
          b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
          b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
 }
+_API_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 _XSD_NS = "http://www.w3.org/2001/XMLSchema"
 
@@ -118,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: _Server
     _reset = False
+    # The operation being answered (for the log), and whether replies are logged.
+    _operation: str | None = None
+    _log_reply = False
 
     def setup(self) -> None:
         # Idle keep-alive connections end after idle_timeout seconds.
@@ -163,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str | None = None, *,
               headers: Mapping[str, str] | None = None, close: bool = False,
               truncate: bool = False) -> None:
+        if self._log_reply and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sandbox: reply to %s: HTTP %d%s\n%s", self._operation or "(none)",
+                         status, " (truncated)" if truncate else "", shorten_for_log(body))
         try:
             self.send_response(status)
             if content_type:
@@ -182,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset_connection(self) -> None:
         """Drop the connection with RST, without a reply."""
+        if self._log_reply:
+            logger.debug("sandbox: reply to %s: connection reset (no reply)",
+                         self._operation or "(none)")
         self.close_connection = True
         self._reset = True
         with contextlib.suppress(OSError):
@@ -227,12 +244,19 @@ class _Handler(BaseHTTPRequestHandler):
                                  (expected if expected is not None else "\0").encode("utf-8"))
         return user if ok and expected is not None else None
 
+    def _delay(self) -> None:
+        """Wait the sandbox's ``latency`` (cut short by stop())."""
+        latency = self._sandbox.latency
+        if latency > 0:
+            self._sandbox.stopping.wait(latency)
+
     # -- methods --------------------------------------------------------------------------
 
     def do_POST(self) -> None:
         body = self._read_body()
         if body is None:
             return
+        self._delay()
         if urlsplit(self.path).path != self._sandbox.path:
             self._send(404, b"Not Found\n", _TEXT)
             return
@@ -248,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _other(self) -> None:
         if self._read_body() is None:
             return
+        self._delay()
         parts = urlsplit(self.path)
         endpoint = self._sandbox.path
         query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
@@ -269,17 +294,23 @@ class _Handler(BaseHTTPRequestHandler):
         # Decide the reply, record the call, then send: a test that reads state.calls right
         # after its client returns then always sees the call.
         sandbox = self._sandbox
-        operation: str | None = None
+        self._operation = None
         rule: FaultRule | None = None
         try:
             operation, rule, status, send = self._plan(body, user)
         except Exception:
-            logger.exception("sandbox: unexpected error in %s", operation)
-            status, fault = 500, SoapFault.unexpected()
+            operation = self._operation
+            logger.exception("sandbox: unexpected error while answering %s",
+                             operation or "a request")
+            status, fault = 500, SoapFault.unexpected().for_operation(operation)
             send = lambda: self._send_fault(fault)  # noqa: E731
         sandbox.state.record_call(CallRecord(operation, status, user,
                                              rule.kind if rule is not None else None))
-        send()
+        self._log_reply = True
+        try:
+            send()
+        finally:
+            self._log_reply = False
 
     def _plan(self, body: bytes, user: str) -> tuple[str | None, FaultRule | None, int,
                                                       Callable[[], None]]:
@@ -292,6 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
             operation, request = parse_request(body)
         except SoapFault as fault:
             parse_fault = fault
+        self._operation = operation
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sandbox: request %s:\n%s", operation or "(not an operation)",
+                         shorten_for_log(body))
         rule = sandbox.faults.take(operation)
         if rule is not None and rule.latency:
             sandbox.stopping.wait(rule.latency)
@@ -322,19 +357,27 @@ class _Handler(BaseHTTPRequestHandler):
                                                            truncate=truncate)
 
     def _answer(self, operation: str, request: etree._Element) -> tuple[int, bytes]:
-        """Validate and run one operation: (HTTP status, reply envelope)."""
+        """Validate and run one operation: (HTTP status, reply envelope).
+
+        A fault of a kind ``operation`` does not declare in the WSDL goes out without detail.
+        """
         sandbox = self._sandbox
+        if operation not in MODELED_OPERATIONS:
+            return 500, _fault_bytes(SoapFault.not_modeled(operation).for_operation(operation))
         fault = validate_payload(request)
         if fault is not None:
-            return 500, _fault_bytes(fault)
+            return 500, _fault_bytes(fault.for_operation(operation))
         try:
             payload = dispatch(operation, request, sandbox.state, sandbox.api_version)
         except SoapFault as exc:
-            return 500, _fault_bytes(exc)
+            return 500, _fault_bytes(exc.for_operation(operation))
+        except Exception:
+            logger.exception("sandbox: %s failed unexpectedly", operation)
+            return 500, _fault_bytes(SoapFault.unexpected().for_operation(operation))
         problem = validate_payload(payload)
         if problem is not None:
             logger.error("sandbox: %s reply does not match the schema: %s", operation, problem)
-            return 500, _fault_bytes(SoapFault.unexpected())
+            return 500, _fault_bytes(SoapFault.unexpected().for_operation(operation))
         return 200, reply_envelope(payload)
 
     def _send_fault(self, fault: SoapFault) -> None:
@@ -352,24 +395,76 @@ def _fault_bytes(fault: SoapFault) -> bytes:
 class Sandbox:
     """An in-process fake of the ecmapi SOAP service (like moto for AWS).
 
-    ``users`` maps user names to passwords (default ``{DEFAULT_USERNAME: DEFAULT_PASSWORD}``);
-    ``rate_limit`` is the calls-per-second ceiling per user (None: no ceiling);
-    ``state_file`` keeps the state as JSON across restarts. Use as a context manager, or
-    ``start()`` / ``stop()``. ``state`` holds the data (:class:`SandboxState`), ``faults``
-    injects failures (see :mod:`engage_soap.sandbox.faults`), e.g.
-    ``sandbox.faults.inject("contactGet", "http_502", times=1)``.
+    Arguments:
+
+    * ``users`` maps user names to passwords (default ``{DEFAULT_USERNAME: DEFAULT_PASSWORD}``);
+    * ``state_file`` keeps the state as JSON across restarts; its directory must exist and
+      be writable, else the constructor (and ``start()``) raise :class:`SandboxStateError`
+      naming the path and the reason;
+    * ``api_version`` (digits, optionally dotted: ``"8"``, ``"8.1"``; anything else is a
+      ValueError) is what systemGetApiVersion answers; the endpoint is
+      ``/api/soap/v<major>/`` unless ``path`` is given;
+    * ``rate_limit`` is the calls-per-second ceiling per user (None: no ceiling);
+    * ``latency`` delays every reply by that many seconds (default 0; the ``latency``
+      attribute can be changed at run time); ``faults.inject(op, latency=...)`` adds a
+      delay for one operation on top;
+    * ``attributes`` adds contact attribute definitions to DEFAULT_ATTRIBUTES.
+
+    Use as a context manager, or ``start()`` / ``stop()``. ``state`` holds the data
+    (:class:`SandboxState`), ``faults`` injects failures (see
+    :mod:`engage_soap.sandbox.faults`), e.g. ``sandbox.faults.inject("contactGet",
+    "http_502", times=1)``.
+
+    What it models (on one store: a v2 "user" is a v7 "contact", user id = contact id):
+
+    * systemGetApiVersion, systemGetEcmVersion (``"8.0.0-sandbox"``);
+    * contactGet, contactCreate, contactUpdate (a full replace of the contact found by the
+      identifier of ``identifierType`` taken from the given contact: fields left out are
+      removed, attributes replaced), contactDelete;
+    * userCreate, userGet, userGetByEmail, userGetByIdentifier, userGetProfile(+ByEmail),
+      userUpdateProfile(+ByEmail) (merge), userReplaceProfile(+ByEmail), userDelete (an
+      unknown id is a no-op: the operation declares no NoSuchObjectException);
+    * groupGet, groupGetPreparedMessages; membershipSubscribe(+ByEmail) (an existing
+      membership is kept as it is; DOUBLE_OPT_IN does not wait for a confirmation),
+      membershipUnsubscribe(+ByEmail) (a non-member: no-op), membershipCreate,
+      membershipDelete, membershipFindAll(+ByEmail), membershipGetAttributes(+ByEmail),
+      membershipUpdateAttributes (merge), membershipReplaceAttributes;
+    * messageSendSingle and messageSendTransactional: recorded in ``state.outbox`` (the
+      latter with its ``external_transaction_formula``), the recipient added to the
+      message's group.
+
+    Every other operation of the WSDL gets HTTP 500 with an UnexpectedErrorException
+    (errorActor CLIENT, errorCode OPERATION_DISABLED, "The sandbox does not model operation
+    'asyncPoll'."), or the same fault without detail for an operation that does not declare
+    UnexpectedErrorException (messageGetManyUsedPersonalizations). No operation answers a
+    fault detail its WSDL operation does not declare: such a fault goes out without detail.
+
+    Checks the real service makes, which tests against the sandbox must meet:
+
+    * e-mail addresses (EMAIL identifiers, ``emailAddress``, a user's ``email``) must look
+      like ``local@domain.tld`` (one "@", no spaces): else InvalidParameterException
+      (INVALID_PARAMETER) naming the field;
+    * contact and user profile attributes must be defined (names are case-sensitive): the
+      seed is DEFAULT_ATTRIBUTES = SALUTATION, TITLE, FIRSTNAME, LASTNAME, STREET, ZIP,
+      CITY, COUNTRY, BIRTHDAY, GENDER, LANGUAGE; add names with ``attributes=`` or
+      ``state.define_attributes(...)``; an unknown one is an InvalidParameterException
+      (INVALID_ATTRIBUTE) naming it. Message parameters and membership attributes are free.
 
     A call over the rate ceiling, like the real service, gets HTTP 500 with a SOAP fault
     whose faultstring is "Database Access Limit Exceeded" and which has no detail.
-    A call's path: Basic auth (401), envelope parsing, injected fault, rate ceiling,
-    schema validation (InvalidParameterException), then the operation.
+    A call's path: latency, Basic auth (401), envelope parsing, injected fault, rate
+    ceiling, schema validation (InvalidParameterException), then the operation.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  users: Mapping[str, str] | None = None,
                  state_file: str | os.PathLike[str] | None = None, api_version: str = "8",
                  rate_limit: float | None = 10.0, path: str | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout: float = 60.0) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout: float = 60.0,
+                 latency: float = 0.0, attributes: Iterable[str] = ()) -> None:
+        if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
+            raise ValueError(f"api_version must be digits, optionally dotted (like '8' or "
+                             f"'8.1'), not {api_version!r}")
         self.host = host
         self.requested_port = port
         self.users: dict[str, str] = (dict(users) if users is not None
@@ -380,7 +475,10 @@ class Sandbox:
             raise ValueError("path must start and end with '/'")
         self.max_body_bytes = max_body_bytes
         self.idle_timeout = idle_timeout
-        self.state = SandboxState(state_file)
+        self._latency = 0.0
+        self.latency = latency
+        self.state = SandboxState(state_file, attributes=attributes)
+        self.state.check_writable()
         self.faults = FaultInjector()
         self.limiter = RateLimiter(rate_limit)
         self.stopping = threading.Event()
@@ -391,9 +489,13 @@ class Sandbox:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> Sandbox:
-        """Bind and serve in a daemon thread; returns self."""
+        """Bind and serve in a daemon thread; returns self.
+
+        Raises SandboxStateError if the state file cannot be written.
+        """
         if self._server is not None:
             raise RuntimeError("the sandbox is running already")
+        self.state.check_writable()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self.stopping.clear()
         self._wsdl = None
@@ -477,6 +579,18 @@ class Sandbox:
         self.limiter.limit = value
         self.limiter.reset()
 
+    @property
+    def latency(self) -> float:
+        """Seconds every reply is delayed by (0: none); settable while running."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0):
+            raise ValueError(f"latency must be a number of seconds >= 0, not {value!r}")
+        self._latency = float(value)
+
     def wsdl_text(self) -> bytes:
         """The bundled WSDL with its address and schema import pointing at this sandbox."""
         if self._wsdl is None:
@@ -494,13 +608,16 @@ class Sandbox:
 def run(host: str = "127.0.0.1", port: int = 8080, *,
         state_file: str | os.PathLike[str] | None = None,
         users: Mapping[str, str] | None = None, rate_limit: float | None = 10.0,
-        api_version: str = "8", ready: Callable[[Sandbox], None] | None = None) -> None:
+        api_version: str = "8", ready: Callable[[Sandbox], None] | None = None,
+        latency: float = 0.0, attributes: Iterable[str] = ()) -> None:
     """Serve a sandbox until KeyboardInterrupt or SIGTERM, then stop cleanly.
 
-    ``ready`` is called with the running sandbox (e.g. to print its URL).
+    ``ready`` is called with the running sandbox (e.g. to print its URL); the other
+    arguments are those of :class:`Sandbox`. Raises SandboxStateError (an OSError) if the
+    state file cannot be written, ValueError for a bad argument.
     """
     sandbox = Sandbox(host, port, users=users, state_file=state_file, rate_limit=rate_limit,
-                      api_version=api_version)
+                      api_version=api_version, latency=latency, attributes=attributes)
     done = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous: Any = None

@@ -1,40 +1,54 @@
-"""The sandbox's data: contacts, prepared messages, groups and the outbox of accepted sends.
+"""The sandbox's data: contacts, attribute definitions, prepared messages, groups with their
+memberships, and the outbox of accepted sends.
 
 All of it lives in one :class:`SandboxState` guarded by ``state.lock`` (re-entrant). With a
 ``state_file`` it is kept as JSON across restarts, written atomically after every change.
+
+A v2 "user" is the same person as a v7 "contact": the user* and membership* operations
+work on ``contacts`` (user id = contact id) and on the groups' ``memberships``.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
+import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..models import IDENTIFIERS, IdentifierType
+
 __all__ = [
+    "DEFAULT_ATTRIBUTES",
+    "IDENTITY_FIELDS",
     "AttachmentRecord",
     "CallRecord",
     "ContactRecord",
     "DuplicateContactError",
     "GroupRecord",
+    "MembershipRecord",
     "MessageRecord",
     "OutboxEntry",
     "SandboxState",
+    "SandboxStateError",
 ]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 MAX_CALLS = 10_000
-# Contact fields that identify a contact, with their names on the wire.
-IDENTITY_FIELDS: tuple[tuple[str, str], ...] = (
-    ("email_address", "emailAddress"),
-    ("mobile_number", "mobileNumber"),
-    ("application_alias", "applicationAlias"),
-    ("identifier", "identifier"),
+
+#: The contact attributes every sandbox knows (the seed of its attribute definitions).
+#: Names are matched exactly (case-sensitive); add more with ``Sandbox(attributes=...)``
+#: or :meth:`SandboxState.define_attributes`.
+DEFAULT_ATTRIBUTES: tuple[str, ...] = (
+    "SALUTATION", "TITLE", "FIRSTNAME", "LASTNAME", "STREET", "ZIP", "CITY", "COUNTRY",
+    "BIRTHDAY", "GENDER", "LANGUAGE",
 )
 
 
@@ -50,13 +64,55 @@ class ContactRecord:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+def _record_field(wire: str) -> str:
+    """The ContactRecord field for a wire name: ``emailAddress`` -> ``email_address``."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", wire).lower()
+
+
+# The identifier table of the client (engage_soap.models.IDENTIFIERS) is the one source:
+# identifier type -> ContactRecord field, and (field, wire name) of the identifying fields.
+_FIELD_BY_TYPE: dict[str, str] = {f.type.value: _record_field(f.wire) for f in IDENTIFIERS}
+#: (ContactRecord field, wire name) of every field that identifies a contact, except its id.
+IDENTITY_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (_record_field(f.wire), f.wire) for f in IDENTIFIERS if f.type is not IdentifierType.ID)
+_CONTACT_FIELDS = {f.name for f in fields(ContactRecord)}
+if not set(_FIELD_BY_TYPE.values()) <= _CONTACT_FIELDS:  # pragma: no cover - import check
+    raise ImportError(f"models.IDENTIFIERS names fields ContactRecord lacks: {_FIELD_BY_TYPE}")
+
+
+@dataclass
+class MembershipRecord:
+    """A contact's membership of a group.
+
+    ``subscription_mode`` is the mode of the membershipSubscribe that made it
+    (``OPT_IN``, ``DOUBLE_OPT_IN``, ``CONFIRMED_OPT_IN``), or None for one made without a
+    subscription (membershipCreate, or a send adding the recipient to the group).
+    ``attributes`` are the per-membership attributes (free-form names).
+    """
+
+    contact_id: int
+    group_id: int
+    subscription_mode: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class GroupRecord:
-    """A group; sending a prepared message adds the recipient to its message's group."""
+    """A group; sending a prepared message adds the recipient to its message's group.
+
+    ``memberships`` maps contact ids to memberships, oldest first.
+    """
 
     group_id: int
     name: str
-    members: list[int] = field(default_factory=list)
+    description: str = ""
+    email: str = ""
+    memberships: dict[int, MembershipRecord] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[int]:
+        """The member contact ids, oldest membership first (a copy)."""
+        return list(self.memberships)
 
 
 @dataclass
@@ -79,7 +135,11 @@ class AttachmentRecord:
 
 @dataclass
 class OutboxEntry:
-    """One accepted messageSendSingle; ``timestamp`` is seconds since the epoch."""
+    """One accepted send; ``timestamp`` is seconds since the epoch.
+
+    ``external_transaction_formula`` is set for a messageSendTransactional (None for a
+    messageSendSingle).
+    """
 
     message_id: int
     recipient_id: int
@@ -88,6 +148,7 @@ class OutboxEntry:
     parameters: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[AttachmentRecord] = field(default_factory=list)
     timestamp: float = field(default_factory=time.time)
+    external_transaction_formula: str | None = None
 
     @property
     def parameter_dict(self) -> dict[str, str]:
@@ -115,6 +176,33 @@ class DuplicateContactError(ValueError):
         self.property_value = property_value
 
 
+class SandboxStateError(OSError):
+    """The state file cannot be read or written.
+
+    ``filename`` is its path, ``strerror`` the reason (from the OS), ``errno`` the OS error
+    number; ``str()`` names both, e.g. ``cannot write the sandbox state file
+    /srv/x/state.json: its directory /srv/x does not exist``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, error_number: int | None,
+                 action: str = "write") -> None:
+        super().__init__(error_number if error_number is not None else errno.EIO, reason,
+                         str(path))
+        self.action = action
+
+    def __str__(self) -> str:
+        return f"cannot {self.action} the sandbox state file {self.filename}: {self.strerror}"
+
+    @classmethod
+    def from_os_error(cls, path: str | os.PathLike[str], exc: OSError,
+                      action: str = "write") -> SandboxStateError:
+        """Wrap an OSError raised while reading or writing ``path``."""
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None and str(exc.filename) != str(path):
+            reason = f"{reason} ({exc.filename})"
+        return cls(path, reason, exc.errno, action)
+
+
 def _same(field_name: str, a: str, b: str) -> bool:
     # E-mail addresses match case-insensitively, the other identifiers exactly.
     return a.lower() == b.lower() if field_name == "email_address" else a == b
@@ -123,12 +211,15 @@ def _same(field_name: str, a: str, b: str) -> bool:
 class SandboxState:
     """Everything the sandbox knows, seeded with the vendor's example data.
 
-    Seed: contact 33457 ``j.mcexample@example.com`` (FIRSTNAME=J., LASTNAME=McExample),
-    33458 with a mobile number, 33459 with an app alias only, 33460 with an external
-    identifier; prepared messages 23541, 23542 and 23543 bound to groups 4711-4713.
+    Seed: contact 33457 ``j.mcexample@example.com`` (FIRSTNAME=J., LASTNAME=McExample,
+    CITY=Munich), 33458 with a mobile number, 33459 with an app alias only, 33460 with an
+    external identifier; prepared messages 23541, 23542 and 23543 bound to groups
+    4711-4713 (no members); the contact attribute definitions DEFAULT_ATTRIBUTES plus
+    ``attributes``.
     """
 
-    def __init__(self, state_file: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, state_file: str | os.PathLike[str] | None = None, *,
+                 attributes: Iterable[str] = ()) -> None:
         self.lock = threading.RLock()
         self.state_file = Path(state_file) if state_file is not None else None
         self.contacts: dict[int, ContactRecord] = {}
@@ -136,9 +227,12 @@ class SandboxState:
         self.groups: dict[int, GroupRecord] = {}
         self.outbox: list[OutboxEntry] = []
         self.calls: list[CallRecord] = []
+        self.attribute_definitions: set[str] = set()
         self.next_contact_id = 1
+        self._extra_attributes = _attribute_names(attributes)
         if self.state_file is not None and self.state_file.exists():
             self._load(self.state_file)
+            self.attribute_definitions |= self._extra_attributes
         else:
             self._seed()
 
@@ -150,6 +244,7 @@ class SandboxState:
         self.groups.clear()
         self.outbox.clear()
         self.calls.clear()
+        self.attribute_definitions = set(DEFAULT_ATTRIBUTES) | self._extra_attributes
         self.next_contact_id = 33457
         self.add_contact(email_address="j.mcexample@example.com",
                          attributes={"FIRSTNAME": "J.", "LASTNAME": "McExample",
@@ -165,54 +260,142 @@ class SandboxState:
         self.add_message(23543, "Welcome", 4713, "Newsletter subscribers", save=False)
 
     def reset(self) -> None:
-        """Restore the seed data (and write it to the state file, if any)."""
+        """Restore the seed data (and write it to the state file, if any).
+
+        Attribute definitions go back to DEFAULT_ATTRIBUTES plus the constructor's
+        ``attributes``; those added later with :meth:`define_attributes` are dropped.
+        """
         with self.lock:
             self._seed()
             self.save()
 
-    # -- queries and changes -------------------------------------------------------------
+    # -- attribute definitions -----------------------------------------------------------
+
+    def define_attributes(self, *names: str, save: bool = True) -> None:
+        """Add contact attribute definitions (names are case-sensitive, non-empty)."""
+        new = _attribute_names(names)
+        with self.lock:
+            self.attribute_definitions |= new
+            if save:
+                self.save()
+
+    def unknown_attributes(self, names: Iterable[str]) -> list[str]:
+        """The names (in the given order, once each) that are not defined attributes."""
+        with self.lock:
+            known = self.attribute_definitions
+            return list(dict.fromkeys(n for n in names if n not in known))
+
+    # -- contacts ------------------------------------------------------------------------
 
     def find_contact(self, id_type: str, value: str) -> ContactRecord | None:
         """The contact matching an identifier of type EMAIL, MOBILE, APP_ALIAS, EXTERNAL or ID."""
+        field_name = _FIELD_BY_TYPE[id_type]
         with self.lock:
-            if id_type == "ID":
+            if field_name == "contact_id":
                 try:
                     return self.contacts.get(int(value))
                 except ValueError:
                     return None
-            field_name = {"EMAIL": "email_address", "MOBILE": "mobile_number",
-                          "APP_ALIAS": "application_alias", "EXTERNAL": "identifier"}[id_type]
             for contact in self.contacts.values():
                 own = getattr(contact, field_name)
                 if own is not None and _same(field_name, own, value):
                     return contact
             return None
 
+    def _check_identity(self, candidate: ContactRecord) -> None:
+        """Raise ValueError (no identity) or DuplicateContactError (clash with another)."""
+        if not any(getattr(candidate, name) for name, _ in IDENTITY_FIELDS):
+            raise ValueError("a contact needs an email address, mobile number, "
+                             "application alias or identifier")
+        for name, wire_name in IDENTITY_FIELDS:
+            value = getattr(candidate, name)
+            if value is None:
+                continue
+            for other in self.contacts.values():
+                if other.contact_id == candidate.contact_id:
+                    continue
+                own = getattr(other, name)
+                if own is not None and _same(name, own, value):
+                    raise DuplicateContactError(wire_name, value)
+
     def add_contact(self, *, email_address: str | None = None, mobile_number: str | None = None,
                     application_alias: str | None = None, identifier: str | None = None,
                     attributes: dict[str, str] | None = None, save: bool = True) -> ContactRecord:
-        """Create a contact with the next id; raise DuplicateContactError or ValueError."""
+        """Create a contact with the next id; raise DuplicateContactError or ValueError.
+
+        Attribute names are not checked here (the operations check them).
+        """
         candidate = ContactRecord(0, email_address or None, mobile_number or None,
                                   application_alias or None, identifier or None,
                                   dict(attributes or {}))
         with self.lock:
-            if not any(getattr(candidate, name) for name, _ in IDENTITY_FIELDS):
-                raise ValueError("a contact needs an email address, mobile number, "
-                                 "application alias or identifier")
-            for name, wire_name in IDENTITY_FIELDS:
-                value = getattr(candidate, name)
-                if value is None:
-                    continue
-                for other in self.contacts.values():
-                    own = getattr(other, name)
-                    if own is not None and _same(name, own, value):
-                        raise DuplicateContactError(wire_name, value)
+            self._check_identity(candidate)
             candidate.contact_id = self.next_contact_id
             self.next_contact_id += 1
             self.contacts[candidate.contact_id] = candidate
             if save:
                 self.save()
             return candidate
+
+    def replace_contact(self, contact_id: int, *, email_address: str | None = None,
+                        mobile_number: str | None = None, application_alias: str | None = None,
+                        identifier: str | None = None, attributes: dict[str, str] | None = None,
+                        save: bool = True) -> ContactRecord:
+        """Replace every field of a contact (a field not given is removed), keeping its id.
+
+        Raises KeyError (no such contact), ValueError (no identity left) or
+        DuplicateContactError (an identifier of another contact).
+        """
+        candidate = ContactRecord(contact_id, email_address or None, mobile_number or None,
+                                  application_alias or None, identifier or None,
+                                  dict(attributes or {}))
+        with self.lock:
+            if contact_id not in self.contacts:
+                raise KeyError(contact_id)
+            self._check_identity(candidate)
+            self.contacts[contact_id] = candidate
+            if save:
+                self.save()
+            return candidate
+
+    def update_attributes(self, contact_id: int, attributes: dict[str, str], *,
+                          replace: bool = False, save: bool = True) -> ContactRecord:
+        """Merge ``attributes`` into a contact's (or replace them all); KeyError if missing."""
+        with self.lock:
+            contact = self.contacts[contact_id]
+            if replace:
+                contact.attributes = dict(attributes)
+            else:
+                contact.attributes.update(attributes)
+            if save:
+                self.save()
+            return contact
+
+    def delete_contact(self, contact_id: int, *, save: bool = True) -> bool:
+        """Remove a contact and its memberships; False if there was none."""
+        with self.lock:
+            if self.contacts.pop(contact_id, None) is None:
+                return False
+            for group in self.groups.values():
+                group.memberships.pop(contact_id, None)
+            if save:
+                self.save()
+            return True
+
+    # -- groups, memberships, messages -----------------------------------------------------
+
+    def add_group(self, group_id: int, name: str, description: str = "", email: str = "", *,
+                  save: bool = True) -> GroupRecord:
+        """Add a group (or rename an existing one, keeping its memberships)."""
+        with self.lock:
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = GroupRecord(group_id, name, description, email)
+            else:
+                group.name, group.description, group.email = name, description, email
+            if save:
+                self.save()
+            return group
 
     def add_message(self, message_id: int, name: str, group_id: int,
                     group_name: str | None = None, *, save: bool = True) -> MessageRecord:
@@ -225,25 +408,86 @@ class SandboxState:
                 self.save()
             return message
 
+    def group_messages(self, group_id: int) -> list[int]:
+        """The ids of the prepared messages bound to a group, ascending."""
+        with self.lock:
+            return sorted(m.message_id for m in self.messages.values() if m.group_id == group_id)
+
+    def membership(self, contact_id: int, group_id: int) -> MembershipRecord | None:
+        """A contact's membership of a group, or None."""
+        with self.lock:
+            group = self.groups.get(group_id)
+            return group.memberships.get(contact_id) if group is not None else None
+
+    def memberships_of(self, contact_id: int) -> list[MembershipRecord]:
+        """Every membership of a contact, by ascending group id."""
+        with self.lock:
+            return [self.groups[g].memberships[contact_id] for g in sorted(self.groups)
+                    if contact_id in self.groups[g].memberships]
+
+    def add_membership(self, contact_id: int, group_id: int,
+                       subscription_mode: str | None = None, *,
+                       save: bool = True) -> tuple[MembershipRecord, bool]:
+        """Make a contact a member of a group: (the membership, whether it is new).
+
+        An existing membership is kept as it is. KeyError if the group does not exist.
+        """
+        with self.lock:
+            group = self.groups[group_id]
+            existing = group.memberships.get(contact_id)
+            if existing is not None:
+                return existing, False
+            created = MembershipRecord(contact_id, group_id, subscription_mode)
+            group.memberships[contact_id] = created
+            if save:
+                self.save()
+            return created, True
+
+    def remove_membership(self, contact_id: int, group_id: int, *, save: bool = True) -> bool:
+        """End a membership; False if there was none."""
+        with self.lock:
+            group = self.groups.get(group_id)
+            if group is None or group.memberships.pop(contact_id, None) is None:
+                return False
+            if save:
+                self.save()
+            return True
+
+    def update_membership_attributes(self, contact_id: int, group_id: int,
+                                     attributes: dict[str, str], *, replace: bool = False,
+                                     save: bool = True) -> MembershipRecord:
+        """Merge (or replace) a membership's attributes; KeyError if there is none."""
+        with self.lock:
+            membership = self.groups[group_id].memberships[contact_id]
+            if replace:
+                membership.attributes = dict(attributes)
+            else:
+                membership.attributes.update(attributes)
+            if save:
+                self.save()
+            return membership
+
     def record_send(self, message: MessageRecord, contact: ContactRecord,
-                    parameters: list[tuple[str, str]],
-                    attachments: list[AttachmentRecord]) -> OutboxEntry:
+                    parameters: list[tuple[str, str]], attachments: list[AttachmentRecord],
+                    external_transaction_formula: str | None = None) -> OutboxEntry:
         """Append an accepted send to the outbox and add the recipient to the group."""
         with self.lock:
             entry = OutboxEntry(message.message_id, contact.contact_id, contact.email_address,
-                                message.group_id, list(parameters), list(attachments))
+                                message.group_id, list(parameters), list(attachments),
+                                external_transaction_formula=external_transaction_formula)
             self.outbox.append(entry)
             group = self.groups.setdefault(message.group_id,
                                            GroupRecord(message.group_id, message.name))
-            if contact.contact_id not in group.members:
-                group.members.append(contact.contact_id)
+            if contact.contact_id not in group.memberships:
+                group.memberships[contact.contact_id] = MembershipRecord(contact.contact_id,
+                                                                         group.group_id)
             self.save()
             return entry
 
     def group_members(self, message_id: int) -> list[int]:
         """The contact ids in the group of a prepared message."""
         with self.lock:
-            return list(self.groups[self.messages[message_id].group_id].members)
+            return self.groups[self.messages[message_id].group_id].members
 
     def record_call(self, call: CallRecord) -> None:
         """Note an answered call in ``calls`` (the last MAX_CALLS are kept)."""
@@ -255,15 +499,24 @@ class SandboxState:
     # -- persistence ---------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """Contacts, messages, groups and outbox as JSON-ready data."""
+        """Attribute definitions, contacts, messages, groups (with memberships) and outbox
+        as JSON-ready data."""
         with self.lock:
             return {
                 "format": _FORMAT_VERSION,
                 "next_contact_id": self.next_contact_id,
+                "attribute_definitions": sorted(self.attribute_definitions),
                 "contacts": [vars(c) | {"attributes": dict(c.attributes)}
                              for c in self.contacts.values()],
                 "messages": [vars(m).copy() for m in self.messages.values()],
-                "groups": [vars(g) | {"members": list(g.members)} for g in self.groups.values()],
+                "groups": [{
+                    "group_id": g.group_id, "name": g.name, "description": g.description,
+                    "email": g.email,
+                    "memberships": [{"contact_id": m.contact_id,
+                                     "subscription_mode": m.subscription_mode,
+                                     "attributes": dict(m.attributes)}
+                                    for m in g.memberships.values()],
+                } for g in self.groups.values()],
                 "outbox": [{
                     "message_id": e.message_id, "recipient_id": e.recipient_id,
                     "email_address": e.email_address, "group_id": e.group_id,
@@ -272,38 +525,97 @@ class SandboxState:
                                      "content": base64.b64encode(a.content).decode("ascii")}
                                     for a in e.attachments],
                     "timestamp": e.timestamp,
+                    "external_transaction_formula": e.external_transaction_formula,
                 } for e in self.outbox],
             }
 
+    def check_writable(self) -> None:
+        """Raise SandboxStateError unless the state file can be written (no-op without one).
+
+        Checks that its directory exists and accepts new files (the file is written to a
+        temporary file there, then renamed) and that an existing file is a writable file.
+        """
+        target = self.state_file
+        if target is None:
+            return
+        parent = target.parent
+        if not parent.exists():
+            raise SandboxStateError(target, f"its directory {parent} does not exist",
+                                    errno.ENOENT)
+        if not parent.is_dir():
+            raise SandboxStateError(target, f"{parent} is not a directory", errno.ENOTDIR)
+        if target.is_dir():
+            raise SandboxStateError(target, "it is a directory", errno.EISDIR)
+        if target.exists() and not os.access(target, os.W_OK):
+            raise SandboxStateError(target, "the file is not writable (permission denied)",
+                                    errno.EACCES)
+        try:
+            fd, probe = tempfile.mkstemp(prefix=target.name + ".", suffix=".probe", dir=parent)
+        except OSError as exc:
+            raise SandboxStateError.from_os_error(target, exc) from exc
+        os.close(fd)
+        Path(probe).unlink(missing_ok=True)
+
     def save(self) -> None:
-        """Write the state file atomically (temp file + os.replace); no-op without one."""
+        """Write the state file atomically (temp file + os.replace); no-op without one.
+
+        Raises SandboxStateError if it cannot be written.
+        """
         if self.state_file is None:
             return
         with self.lock:
             data = json.dumps(self.to_json(), indent=1, ensure_ascii=False).encode("utf-8")
             target = self.state_file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
-                                       dir=target.parent)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
+                                           dir=target.parent)
+            except OSError as exc:
+                raise SandboxStateError.from_os_error(target, exc) from exc
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, target)
+            except OSError as exc:
+                Path(tmp).unlink(missing_ok=True)
+                raise SandboxStateError.from_os_error(target, exc) from exc
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
 
     def _load(self, path: Path) -> None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != _FORMAT_VERSION:
-                raise ValueError(f"unknown format {data.get('format')!r}")
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SandboxStateError.from_os_error(path, exc, "read") from exc
+        try:
+            data = json.loads(text)
+            version = data.get("format")
+            if version not in (1, _FORMAT_VERSION):
+                raise ValueError(f"unknown format {version!r}")
             self.next_contact_id = int(data["next_contact_id"])
             self.contacts = {int(c["contact_id"]): ContactRecord(**c) for c in data["contacts"]}
             self.messages = {int(m["message_id"]): MessageRecord(**m) for m in data["messages"]}
-            self.groups = {int(g["group_id"]): GroupRecord(**g) for g in data["groups"]}
+            self.groups = {}
+            for g in data["groups"]:
+                group = GroupRecord(int(g["group_id"]), g["name"], g.get("description", ""),
+                                    g.get("email", ""))
+                if version == 1:  # members: a list of contact ids
+                    memberships = [{"contact_id": m} for m in g["members"]]
+                else:
+                    memberships = g["memberships"]
+                for m in memberships:
+                    record = MembershipRecord(int(m["contact_id"]), group.group_id,
+                                              m.get("subscription_mode"),
+                                              dict(m.get("attributes", {})))
+                    group.memberships[record.contact_id] = record
+                self.groups[group.group_id] = group
+            if version == 1:  # no definitions yet: the defaults and every name in use
+                self.attribute_definitions = set(DEFAULT_ATTRIBUTES) | {
+                    n for c in self.contacts.values() for n in c.attributes}
+            else:
+                self.attribute_definitions = _attribute_names(data["attribute_definitions"])
             self.outbox = [OutboxEntry(
                 message_id=e["message_id"], recipient_id=e["recipient_id"],
                 email_address=e["email_address"], group_id=e["group_id"],
@@ -311,6 +623,19 @@ class SandboxState:
                 attachments=[AttachmentRecord(a["name"], a["content_type"],
                                               base64.b64decode(a["content"]))
                              for a in e["attachments"]],
-                timestamp=e["timestamp"]) for e in data["outbox"]]
-        except (KeyError, TypeError, ValueError) as exc:
+                timestamp=e["timestamp"],
+                external_transaction_formula=e.get("external_transaction_formula"),
+            ) for e in data["outbox"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"unreadable sandbox state file {path}: {exc}") from exc
+
+
+def _attribute_names(names: Iterable[str]) -> set[str]:
+    if isinstance(names, str):
+        raise TypeError("give attribute names as a list of strings, not one string")
+    result = set()
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"an attribute name must be a non-empty string, not {name!r}")
+        result.add(name)
+    return result

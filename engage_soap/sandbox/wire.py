@@ -16,13 +16,14 @@ from typing import Any, cast
 
 from lxml import etree
 
-from ..resources import bundled_xsd
+from ..resources import bundled_wsdl, bundled_xsd
 
 __all__ = [
     "ECM_NS",
     "OPERATIONS",
     "SOAP_ENV_NS",
     "SoapFault",
+    "declared_faults",
     "fault_bean",
     "fault_envelope",
     "invalid_request",
@@ -30,13 +31,14 @@ __all__ = [
     "payload_element",
     "reply_envelope",
     "schema",
+    "shorten_for_log",
     "sub",
     "validate_payload",
 ]
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 ECM_NS = "http://ecircle.com/developer/ecmapi"
-OPERATIONS = frozenset({"contactGet", "contactCreate", "messageSendSingle", "systemGetApiVersion"})
+_WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
 _ENVELOPE = f"{{{SOAP_ENV_NS}}}Envelope"
 _HEADER = f"{{{SOAP_ENV_NS}}}Header"
@@ -46,11 +48,42 @@ _VALUE_ERRORS = re.compile(r"SCHEMAV_CVC_(DATATYPE|ENUMERATION|MINLENGTH|MAXLENG
                            r"|MININCLUSIVE|MAXINCLUSIVE|TOTALDIGITS|FRACTIONDIGITS)")
 
 
+@cache
+def _wsdl_faults() -> dict[str, frozenset[str]]:
+    """Every operation of the bundled WSDL's portType -> the fault detail elements it declares."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.parse(str(bundled_wsdl()), parser).getroot()
+    # message name -> the element of its (single) part
+    elements: dict[str, str] = {}
+    for message in root.iterfind(f"{{{_WSDL_NS}}}message"):
+        part = message.find(f"{{{_WSDL_NS}}}part")
+        if part is not None and part.get("element"):
+            elements[str(message.get("name"))] = str(part.get("element")).rpartition(":")[2]
+    table: dict[str, frozenset[str]] = {}
+    for port_type in root.iterfind(f"{{{_WSDL_NS}}}portType"):
+        for operation in port_type.iterfind(f"{{{_WSDL_NS}}}operation"):
+            faults = {elements.get(ref, ref) for ref in (
+                str(f.get("message")).rpartition(":")[2]
+                for f in operation.iterfind(f"{{{_WSDL_NS}}}fault"))}
+            table[str(operation.get("name"))] = frozenset(faults)
+    return table
+
+
+#: Every operation of the bundled WSDL (the sandbox models some; the others get a fault).
+OPERATIONS: frozenset[str] = frozenset(_wsdl_faults())
+
+
+def declared_faults(operation: str) -> frozenset[str]:
+    """The fault detail elements (``NoSuchObjectException``...) ``operation`` declares."""
+    return _wsdl_faults().get(operation, frozenset())
+
+
 class SoapFault(Exception):
     """A SOAP 1.1 fault the sandbox answers with (HTTP 500).
 
     ``detail_name`` is the fault bean element (``NoSuchObjectException``...) or None for a
-    fault without detail; ``fields`` are its children, in schema order.
+    fault without detail; ``fields`` are its children, in schema order. Every field of a
+    bean is required by the schema: a None value is rendered as an empty element.
     """
 
     def __init__(self, faultstring: str, detail_name: str | None = None,
@@ -89,18 +122,41 @@ class SoapFault(Exception):
     def invalid_parameter(cls, message: str, error_code: str = "INVALID_PARAMETER", *,
                           parameter_name: str | None = None, property_name: str | None = None,
                           value: str | None = None) -> SoapFault:
-        """An InvalidParameterException (INVALID_PARAMETER, INVALID_REQUEST, MISSING_PARAMETER)."""
+        """An InvalidParameterException (INVALID_PARAMETER, INVALID_REQUEST, MISSING_PARAMETER,
+        INVALID_ATTRIBUTE)."""
         return cls(message, "InvalidParameterException", [
             ("errorActor", "CLIENT"), ("errorCode", error_code), ("message", message),
             ("parameterName", parameter_name), ("propertyName", property_name), ("value", value)])
 
     @classmethod
     def unexpected(cls, message: str = "Unexpected error.", error_id: str | None = None,
-                   error_code: str = "UNEXPECTED_ERROR") -> SoapFault:
+                   error_code: str = "UNEXPECTED_ERROR",
+                   error_actor: str = "SERVER") -> SoapFault:
         """An UnexpectedErrorException (SERVER, UNEXPECTED_ERROR) with a fresh errorId."""
         return cls(message, "UnexpectedErrorException", [
-            ("errorActor", "SERVER"), ("errorCode", error_code), ("message", message),
+            ("errorActor", error_actor), ("errorCode", error_code), ("message", message),
             ("errorId", error_id or uuid.uuid4().hex)])
+
+    @classmethod
+    def not_modeled(cls, operation: str) -> SoapFault:
+        """The answer to an operation of the WSDL that the sandbox does not model.
+
+        An UnexpectedErrorException (CLIENT, OPERATION_DISABLED) naming the operation;
+        the server sends it without detail to an operation that does not declare it.
+        """
+        return cls.unexpected(f"The sandbox does not model operation {operation!r}.",
+                              error_code="OPERATION_DISABLED", error_actor="CLIENT")
+
+    def without_detail(self) -> SoapFault:
+        """The same fault with no detail bean (for an operation that does not declare it)."""
+        return SoapFault(self.faultstring, faultcode=self.faultcode)
+
+    def for_operation(self, operation: str | None) -> SoapFault:
+        """This fault as ``operation`` may answer it: without detail unless declared."""
+        if (operation is None or self.detail_name is None
+                or self.detail_name in declared_faults(operation)):
+            return self
+        return self.without_detail()
 
 
 def invalid_request(message: str) -> SoapFault:
@@ -222,9 +278,30 @@ def fault_bean(fault: SoapFault) -> etree._Element | None:
         return None
     bean = payload_element(fault.detail_name)
     for name, value in fault.fields:
-        if value is not None:
-            sub(bean, name, value)
+        sub(bean, name, value if value is not None else "")
     return bean
+
+
+_LOG_CONTENT = re.compile(r"(<(?:[\w.-]+:)?content\b[^>]*>)([^<]{33,})(</(?:[\w.-]+:)?content>)")
+MAX_LOG_CHARS = 100_000
+
+
+def _shorten_content(match: re.Match[str]) -> str:
+    text = match.group(2)
+    return f"{match.group(1)}{text[:32]}...[{len(text)} chars]{match.group(3)}"
+
+
+def shorten_for_log(body: bytes | str) -> str:
+    """An envelope as text for the log, with long ``<content>`` (base64) cut to 32 characters.
+
+    ``JVBERi0x...`` becomes ``JVBERi0xLjQKJcfsj6IKNSAwIG9iago8...[27962016 chars]``; what is
+    left is capped at MAX_LOG_CHARS characters.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = _LOG_CONTENT.sub(_shorten_content, text)
+    if len(text) > MAX_LOG_CHARS:
+        text = f"{text[:MAX_LOG_CHARS]}...[{len(text) - MAX_LOG_CHARS} more chars]"
+    return text
 
 
 def fault_envelope(fault: SoapFault) -> bytes:

@@ -131,13 +131,13 @@ def test_error_with_json_also_prints_a_json_error(sb: EngageSandbox, invoke: Inv
 
 def test_contact_create_text(sb: EngageSandbox, invoke: Invoke) -> None:
     result = invoke("contact", "create", "--email", "new@example.com",
-                    "--attr", "FIRSTNAME=New", "--attr", "NOTE=a=b")
+                    "--attr", "FIRSTNAME=New", "--attr", "CITY=a=b")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "created: contact id 33461"
-    assert "attribute:   NOTE = a=b" in lines
+    assert "attribute:   CITY = a=b" in lines
     stored = sb.state.find_contact("EMAIL", "new@example.com")
-    assert stored is not None and stored.attributes == {"FIRSTNAME": "New", "NOTE": "a=b"}
+    assert stored is not None and stored.attributes == {"FIRSTNAME": "New", "CITY": "a=b"}
 
 
 def test_contact_create_json(sb: EngageSandbox, invoke: Invoke) -> None:

@@ -28,11 +28,11 @@ FOUND: list[tuple[str, Call, Contact]] = []
 for _case, _kind, _factory, _kw, _value, _expected in [
     ("email_found", IdentifierType.EMAIL, Identifier.email, "email", EMAIL,
      Contact(1001, email=EMAIL)),
-    ("mobile_found", IdentifierType.MOBILE, Identifier.mobile, "mobile", "+15555550100",
+    ("mobile_found", IdentifierType.MOBILE, Identifier.mobile, "mobile_number", "+15555550100",
      Contact(1002, email="mobile.user@example.com", mobile_number="+15555550100")),
     ("app_alias_found", IdentifierType.APP_ALIAS, Identifier.app_alias, "app_alias",
      "app-alias-7f3e", Contact(1003, app_alias="app-alias-7f3e")),
-    ("external_found", IdentifierType.EXTERNAL, Identifier.external, "external", "crm-000042",
+    ("external_found", IdentifierType.EXTERNAL, Identifier.external, "external_id", "crm-000042",
      Contact(1004, email="external.user@example.com", external_id="crm-000042")),
     ("id_found", IdentifierType.ID, Identifier.id, "contact_id", 1005,
      Contact(1005, email="id.user@example.com")),

@@ -68,7 +68,7 @@ CASES = [
           "operation": "messageSendSingle", "retryable": False, "request_sent": True}),
     Case("contactGet/not_found", get(email=NEW), ContactNotFoundError,
          {"object_type": "Contact", "property_value": NEW, "error_code": "NO_SUCH_OBJECT"}),
-    Case("contactGet/invalid_parameter", get(mobile="12"), InvalidParameterError,
+    Case("contactGet/invalid_parameter", get(mobile_number="12"), InvalidParameterError,
          {"parameter_name": "identifier.value", "value": "12",
           "error_code": "INVALID_PARAMETER", "error_actor": "CLIENT", "retryable": False}),
     Case("contactCreate/already_exists", lambda c: c.contact_create(email=EMAIL),

@@ -18,8 +18,8 @@ BAD_CALLS: dict[str, Call] = {
     # blank identifier values
     "blank email": lambda c: c.contact_get(email=""),
     "whitespace email": lambda c: c.contact_get(email="   "),
-    "blank mobile": lambda c: c.contact_get(mobile="\t"),
-    "blank external": lambda c: c.contact_get(external=""),
+    "blank mobile": lambda c: c.contact_get(mobile_number="\t"),
+    "blank external": lambda c: c.contact_get(external_id=""),
     # ids that are not positive ints up to 2**63-1
     "message id 0": lambda c: c.message_send_single(0, 1001),
     "message id -1": lambda c: c.message_send_single(-1, 1001),
@@ -43,7 +43,7 @@ BAD_CALLS: dict[str, Call] = {
     "prepared message id '12'": lambda c: c.send_prepared_message("12", email=EMAIL),
     # characters XML cannot carry
     "NUL in email": lambda c: c.contact_get(email="a\x00b@example.com"),
-    "U+001F in mobile": lambda c: c.contact_get(mobile="+1555\x1f0100"),
+    "U+001F in mobile": lambda c: c.contact_get(mobile_number="+1555\x1f0100"),
     "lone surrogate in alias": lambda c: c.contact_get(app_alias="alias-\ud800"),
     "NUL in parameter value": lambda c: c.message_send_single(
         23541, 1001, parameters={"FIRSTNAME": "T\x00m"}),
@@ -51,8 +51,8 @@ BAD_CALLS: dict[str, Call] = {
         23541, 1001, parameters={"FIRST\x1fNAME": "Tom"}),
     "lone surrogate in create": lambda c: c.contact_create(email="\udfff@example.com"),
     "NUL in attribute": lambda c: c.contact_create(email=EMAIL, attributes={"A": "\x00"}),
-    "NUL in sender profile": lambda c: c.message_send_single(
-        23541, 1001, sender_profile="tls\x00"),
+    "blank sender profile": lambda c: c.message_send_single(
+        23541, 1001, sender_profile=" "),
     # wrong types
     "parameters a list": lambda c: c.message_send_single(23541, 1001, parameters=["A"]),
     "parameters a str": lambda c: c.message_send_single(23541, 1001, parameters="A=1"),
@@ -75,7 +75,7 @@ BAD_CALLS: dict[str, Call] = {
     # zero or two identifiers
     "contact_get()": lambda c: c.contact_get(),
     "contact_get(None)": lambda c: c.contact_get(None),
-    "email and mobile": lambda c: c.contact_get(email=EMAIL, mobile="+15555550100"),
+    "email and mobile": lambda c: c.contact_get(email=EMAIL, mobile_number="+15555550100"),
     "identifier and email": lambda c: c.contact_get(Identifier.email(EMAIL), email=EMAIL),
     "contact_create()": lambda c: c.contact_create(),
     "prepared without identifier": lambda c: c.send_prepared_message(23541),

@@ -54,7 +54,7 @@ from engage_soap import EngageClient, RetryPolicy, zeep_binding
 url, cache, endpoint, user, password = sys.argv[1:]
 with EngageClient(endpoint, user, password, wsdl=url, wsdl_cache_dir=cache, rate_limit=None,
                   retry=RetryPolicy.none(), timeout=5):
-    print(",".join(sorted(zeep_binding.load_wsdl(url).operations)))
+    print(len(zeep_binding.load_wsdl(url).operations))
 """
 
 
@@ -79,7 +79,7 @@ def test_wsdl_from_url_uses_basic_auth_and_a_disk_cache_shared_across_processes(
          str(tmp_path), httpserver.url_for(PATH), USER, PASSWORD],
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "contactCreate,contactGet,messageSendSingle,systemGetApiVersion"
+    assert proc.stdout.strip() == "67"  # the whole contract, from the cache alone
     assert len(httpserver.log) == requests_before
 
 

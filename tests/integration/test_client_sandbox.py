@@ -55,9 +55,9 @@ def client(sb: Sandbox) -> Iterator[EngageClient]:
 
 @pytest.mark.parametrize(("kwargs", "contact_id"), [
     ({"email": "j.mcexample@example.com"}, 33457),
-    ({"mobile": "+4915112345678"}, 33458),
+    ({"mobile_number": "+4915112345678"}, 33458),
     ({"app_alias": "app-7f3c9a21"}, 33459),
-    ({"external": "CRM-000042"}, 33460),
+    ({"external_id": "CRM-000042"}, 33460),
     ({"contact_id": 33457}, 33457),
 ])
 def test_contact_get_every_identifier_type(client: EngageClient, kwargs: dict[str, object],

@@ -15,8 +15,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
-def test_readme_has_the_three_examples() -> None:
-    assert len(BLOCKS) == 3
+def test_readme_has_the_four_examples() -> None:
+    assert len(BLOCKS) == 4
 
 
 def test_quick_start_and_the_parts(engage_sandbox: EngageSandbox, tmp_path: Path,
@@ -40,8 +40,17 @@ def test_quick_start_and_the_parts(engage_sandbox: EngageSandbox, tmp_path: Path
     assert (sent.recipient_id, sent.attachments[0].name) == (33460, "invoice.pdf")
 
 
+def test_call_example(engage_sandbox: EngageSandbox) -> None:
+    namespace: dict[str, Any] = {"client": engage_sandbox.client}
+    exec(compile(BLOCKS[2], "README call example", "exec"), namespace)
+    group = engage_sandbox.state.groups[4711]
+    assert 33457 in group.members
+    assert engage_sandbox.client.last_exchange is not None
+    assert engage_sandbox.client.last_exchange.operation == "userGetByEmail"
+
+
 def test_pytest_fixture_example(engage_sandbox: EngageSandbox) -> None:
     namespace: dict[str, Any] = {}
-    exec(compile(BLOCKS[2], "README fixture example", "exec"), namespace)
+    exec(compile(BLOCKS[3], "README fixture example", "exec"), namespace)
     namespace["test_welcome_mail"](engage_sandbox)
     assert len(engage_sandbox.outbox) == 1

@@ -58,8 +58,8 @@ def contact_reply(value: str = "j@example.com", contact_id: int = 33457,
 
 
 SEND_OK = envelope(f'<ns2:messageSendSingleResponse xmlns:ns2="{ECM}"/>')
-VERSION_OK = envelope(f'<ns2:systemGetApiVersionResponse xmlns:ns2="{ECM}"><return>v8'
-                      f"</return></ns2:systemGetApiVersionResponse>")
+VERSION_OK = envelope(f'<ns2:systemGetApiVersionResponse xmlns:ns2="{ECM}"><version>v8'
+                      f"</version></ns2:systemGetApiVersionResponse>")
 
 
 def fault(detail_name: str | None = "UnexpectedErrorException", *, actor: str = "SERVER",

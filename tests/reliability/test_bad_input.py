@@ -64,7 +64,7 @@ def check(env: tuple[FakeServer, EngageClient], action) -> None:
     SCHEMA.assertValid(payload)
 
 
-@given(kind=st.sampled_from(["email", "mobile", "app_alias", "external", "contact_id"]),
+@given(kind=st.sampled_from(["email", "mobile_number", "app_alias", "external_id", "contact_id"]),
        value=st.one_of(ok_text, anything, ids))
 def test_contact_get_identifiers(env, kind, value) -> None:
     check(env, lambda c: c.contact_get(**{kind: value}))

@@ -48,7 +48,9 @@ def test_secrets_never_leak(make_client, tmp_path) -> None:
     old = root.level
     root.addHandler(cap)
     root.setLevel(logging.DEBUG)
-    for name in ("urllib3", "zeep", "engage_soap", "requests"):
+    names = ("urllib3", "zeep", "engage_soap", "requests")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
     seen: list[object] = []
     state = {"n": 0}
@@ -92,6 +94,8 @@ def test_secrets_never_leak(make_client, tmp_path) -> None:
     finally:
         root.removeHandler(cap)
         root.setLevel(old)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
     assert any("request" in t for t in cap.texts) and len(cap.texts) > 10
     texts = list(cap.texts)
     for obj in seen:

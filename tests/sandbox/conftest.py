@@ -2,24 +2,40 @@
 
 Every reply that ``soap.call`` receives is checked for the real wire shape (``S:``
 envelope, ``ns2:`` payload, text/xml) and validated against the bundled XSD, with a
-schema compiled here independently of the sandbox's own copy.
+schema compiled here independently of the sandbox's own copy; a fault detail must be one
+the operation declares in the bundled WSDL (read here independently too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
 
 import pytest
 import requests
 from lxml import etree
 
-from engage_soap.resources import bundled_xsd
+from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ECM = "http://ecircle.com/developer/ecmapi"
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+
+
+def _declared_faults() -> dict[str, set[str]]:
+    """operation -> the fault elements it declares, read from the WSDL's portType."""
+    root = etree.parse(str(bundled_wsdl())).getroot()
+    parts = {m.get("name"): m.find(f"{{{WSDL_NS}}}part").get("element").split(":")[1]
+             for m in root.iter(f"{{{WSDL_NS}}}message")}
+    return {op.get("name"): {parts[f.get("message").split(":")[1]]
+                             for f in op.iter(f"{{{WSDL_NS}}}fault")}
+            for op in root.find(f"{{{WSDL_NS}}}portType")}
+
+
+DECLARED_FAULTS = _declared_faults()
 
 
 def envelope(body: str) -> bytes:
@@ -32,6 +48,22 @@ def envelope(body: str) -> bytes:
 def contact_get(id_type: str, value: str) -> str:
     return (f"<ecm:contactGet><identifier><type>{id_type}</type><value>{value}</value>"
             f"</identifier></ecm:contactGet>")
+
+
+def op(name: str, *children: tuple[str, object] | str) -> str:
+    """``<ecm:name>`` with children: (element, text) pairs (text escaped) or raw XML strings.
+
+    ``op("userGet", ("userId", 33457))`` -> ``<ecm:userGet><userId>33457</userId></ecm:userGet>``
+    """
+    inner = "".join(c if isinstance(c, str) else f"<{c[0]}>{escape(str(c[1]))}</{c[0]}>"
+                    for c in children)
+    return f"<ecm:{name}>{inner}</ecm:{name}>"
+
+
+def attributes(values: Mapping[str, str], element: str = "attributes") -> str:
+    """Repeated ``<attributes><name/><value/></attributes>`` for a dict."""
+    return "".join(f"<{element}><name>{escape(n)}</name><value>{escape(v)}</value></{element}>"
+                   for n, v in values.items())
 
 
 def send_single(message_id: object, recipient_id: object, content: str = "") -> str:
@@ -108,13 +140,32 @@ class Soap:
             return response
 
     def call(self, body: str) -> Reply:
-        """POST ``body`` in an envelope and return the checked reply."""
-        return check_reply(self.post(envelope(body)))
+        """POST ``body`` in an envelope and return the checked reply.
+
+        A fault detail must be one the operation declares in the WSDL.
+        """
+        reply = check_reply(self.post(envelope(body)))
+        try:
+            soap_body = etree.fromstring(envelope(body))[1]
+        except etree.XMLSyntaxError:
+            return reply
+        if len(soap_body) != 1 or etree.QName(soap_body[0]).namespace != ECM:
+            return reply  # not one operation: the envelope itself is refused
+        operation = etree.QName(soap_body[0]).localname
+        if reply.detail_name is not None and operation in DECLARED_FAULTS:
+            assert reply.detail_name in DECLARED_FAULTS[operation], (operation, reply.detail)
+        return reply
+
+    def op(self, name: str, *children: tuple[str, object] | str) -> Reply:
+        """Call operation ``name`` (see :func:`op`) and return the checked reply."""
+        return self.call(op(name, *children))
 
     # The request builders and the reply check, for test modules (no conftest imports).
     envelope = staticmethod(envelope)
     contact_get = staticmethod(contact_get)
     send_single = staticmethod(send_single)
+    attributes = staticmethod(attributes)
+    declared_faults = DECLARED_FAULTS
     check = staticmethod(check_reply)
     schema = XSD
 

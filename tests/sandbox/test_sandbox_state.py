@@ -64,6 +64,7 @@ def test_reset_restores_the_seed(soap):
 
 def test_persistence_across_restarts(tmp_path, make_soap):
     path = tmp_path / "state" / "sandbox.json"
+    path.parent.mkdir()
     blob = bytes(range(256))
     content = ("<parameters><name>P</name><value>v</value></parameters>"
                "<attachments><name>b.bin</name><contentType>application/octet-stream"
@@ -71,7 +72,7 @@ def test_persistence_across_restarts(tmp_path, make_soap):
     with Sandbox(state_file=path, rate_limit=None) as first:
         soap = make_soap(first)
         soap.call("<ecm:contactCreate><contact><emailAddress>kept@example.com</emailAddress>"
-                  "<attributes><name>X</name><value>y</value></attributes>"
+                  "<attributes><name>CITY</name><value>y</value></attributes>"
                   "</contact></ecm:contactCreate>")
         soap.call(soap.send_single(23543, 33461, content))
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -81,7 +82,7 @@ def test_persistence_across_restarts(tmp_path, make_soap):
     with Sandbox(state_file=path, rate_limit=None) as second:
         state = second.state
         assert state.contacts[33461].email_address == "kept@example.com"
-        assert state.contacts[33461].attributes == {"X": "y"}
+        assert state.contacts[33461].attributes == {"CITY": "y"}
         (entry,) = state.outbox
         assert (entry.message_id, entry.recipient_id) == (23543, 33461)
         assert entry.parameters == [("P", "v")]

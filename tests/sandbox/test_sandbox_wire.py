@@ -154,7 +154,8 @@ def test_message_send_single_records_outbox_and_group(soap):
         "<parameters><name>ORDER</name><value>A&amp;B &lt;1&gt;</value></parameters>"
         "<attachments><name>invoice.pdf</name><contentType>application/pdf</contentType>"
         f"<content>{base64.b64encode(pdf).decode()}</content></attachments>"
-        "<attachments><name>note.txt</name><content>aGVs\n bG8=</content></attachments>")
+        "<attachments><name>note.txt</name><contentType>text/plain</contentType>"
+        "<content>aGVs\n bG8=</content></attachments>")
     reply = soap.call(soap.send_single(23541, 33457, content))
     assert reply.payload.tag == f"{{{ECM}}}messageSendSingleResponse"
     assert len(reply.payload) == 0
@@ -166,7 +167,7 @@ def test_message_send_single_records_outbox_and_group(soap):
     assert entry.parameters == [("FIRSTNAME", "Tom"), ("ORDER", "A&B <1>")]
     assert entry.parameter_dict == {"FIRSTNAME": "Tom", "ORDER": "A&B <1>"}
     assert [(a.name, a.content_type, a.content) for a in entry.attachments] == [
-        ("invoice.pdf", "application/pdf", pdf), ("note.txt", None, b"hello")]
+        ("invoice.pdf", "application/pdf", pdf), ("note.txt", "text/plain", b"hello")]
     assert entry.timestamp > 0
     assert state.group_members(23541) == [33457]
     assert state.groups[entry.group_id].members == [33457]
@@ -206,14 +207,16 @@ def test_message_send_single_unknown_recipient(soap):
 
 def test_system_get_api_version(soap):
     reply = soap.call("<ecm:systemGetApiVersion/>")
-    assert reply.payload.findtext("return") == "8"
+    # The real shape: one element <version> (not <return>).
+    assert [c.tag for c in reply.payload] == ["version"]
+    assert reply.payload.findtext("version") == "8"
 
 
 def test_api_version_is_configurable(make_soap):
     with Sandbox(api_version="17", rate_limit=None) as other:
         assert other.url.endswith("/api/soap/v17/")
         assert make_soap(other).call("<ecm:systemGetApiVersion/>").payload.findtext(
-            "return") == "17"
+            "version") == "17"
 
 
 # -- invalid requests ---------------------------------------------------------------------
@@ -228,12 +231,21 @@ def test_api_version_is_configurable(make_soap):
     ("<ecm:messageSendSingle><messageId>abc</messageId><recipientId>1</recipientId>"
      "<additionalContent/></ecm:messageSendSingle>", "INVALID_PARAMETER", "messageId", "abc"),
     ("<ecm:messageSendSingle><messageId>1</messageId><recipientId>1</recipientId>"
-     "<additionalContent><attachments><name>a</name><content>!!notb64</content>"
-     "</attachments></additionalContent></ecm:messageSendSingle>", "INVALID_PARAMETER", "content",
-     "!!notb64"),
+     "<additionalContent><attachments><name>a</name><contentType>text/plain</contentType>"
+     "<content>!!notb64</content></attachments></additionalContent></ecm:messageSendSingle>",
+     "INVALID_PARAMETER", "content", "!!notb64"),
     ("<ecm:messageSendSingle><messageId>1</messageId><recipientId>1</recipientId>"
-     "<additionalContent><attachments><name>a</name><content>!!</content></attachments>"
-     "</additionalContent></ecm:messageSendSingle>", "INVALID_PARAMETER", "content", "!!"),
+     "<additionalContent><attachments><name>a</name><contentType>text/plain</contentType>"
+     "<content>!!</content></attachments></additionalContent></ecm:messageSendSingle>",
+     "INVALID_PARAMETER", "content", "!!"),
+    # attachment without contentType (required), parameter without value (required)
+    ("<ecm:messageSendSingle><messageId>1</messageId><recipientId>1</recipientId>"
+     "<additionalContent><attachments><name>a</name><content>aGk=</content></attachments>"
+     "</additionalContent></ecm:messageSendSingle>", "INVALID_REQUEST", None, None),
+    ("<ecm:messageSendSingle><messageId>1</messageId><recipientId>1</recipientId>"
+     "<additionalContent><parameters><name>P</name></parameters></additionalContent>"
+     "</ecm:messageSendSingle>", "INVALID_REQUEST", None, None),
+    ("<ecm:contactDelete/>", "INVALID_REQUEST", None, None),
     ("<ecm:messageSendSingle><messageId>23541</messageId><recipientId>33457</recipientId>"
      "</ecm:messageSendSingle>", "INVALID_REQUEST", None, None),
     ("<ecm:contactGet><identifier><value>x</value></identifier></ecm:contactGet>",
@@ -270,7 +282,7 @@ def test_unusable_envelope_is_invalid_request(soap, data):
 
 
 @pytest.mark.parametrize("body", [
-    "<ecm:contactDelete/>",
+    "<ecm:contactFrobnicate/>",
     '<x:contactGet xmlns:x="http://yourdomain.com/developer/ecmapi"/>',
     "<ecm:systemGetApiVersion/><ecm:systemGetApiVersion/>",
     "",
@@ -299,7 +311,7 @@ def test_dtd_and_entities_are_rejected(soap, tmp_path):
 def test_soap_header_is_ignored_and_prefixes_are_free(soap):
     data = (f'<a:Envelope xmlns:a="{SOAP_ENV}"><a:Header><h:x xmlns:h="urn:h">1</h:x>'
             f'</a:Header><a:Body><systemGetApiVersion xmlns="{ECM}"/></a:Body></a:Envelope>')
-    assert soap.check(soap.post(data.encode())).payload.findtext("return") == "8"
+    assert soap.check(soap.post(data.encode())).payload.findtext("version") == "8"
 
 
 @settings(max_examples=60, deadline=None,
@@ -376,6 +388,9 @@ def test_wsdl_points_at_the_sandbox(sandbox):
         assert response.status_code == 200
         schema = etree.XMLSchema(etree.fromstring(response.content))
     assert schema.validate(etree.fromstring(
+        f'<e:systemGetApiVersionResponse xmlns:e="{ECM}"><version>8</version>'
+        "</e:systemGetApiVersionResponse>"))
+    assert not schema.validate(etree.fromstring(
         f'<e:systemGetApiVersionResponse xmlns:e="{ECM}"><return>8</return>'
         "</e:systemGetApiVersionResponse>"))
 
