@@ -45,6 +45,10 @@ def __getattr__(name: str) -> Any:
         return EngageClient
     raise AttributeError(f"module 'engage_soap' has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 __all__ = [
     "Attachment",
     "AuthenticationError",

@@ -229,5 +229,6 @@ class Exchange:
 
     def __repr__(self) -> str:
         return (f"Exchange(operation={self.operation!r}, url={self.url!r}, "
-                f"status_code={self.status_code!r}, request={len(self.request_body)} bytes, "
-                f"response={len(self.response_body or b'')} bytes)")
+                f"status_code={self.status_code!r}, "
+                f"request_body=<{len(self.request_body)} bytes>, "
+                f"response_body=<{len(self.response_body or b'')} bytes>)")
