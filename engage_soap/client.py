@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -45,6 +46,9 @@ __all__ = ["EngageClient"]
 log = logging.getLogger("engage_soap")
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str):
         raise ConfigurationError(f"endpoint must be a URL string, not {type(endpoint).__name__}")
@@ -52,6 +56,11 @@ def _check_endpoint(endpoint: object) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"endpoint must be an http(s) URL like https://<host>/api/soap/v8/, got {endpoint!r}")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK \
+            and not parts.hostname.startswith("127."):
+        warnings.warn(f"the endpoint {parts.scheme}://{parts.netloc}/ is not https: the "
+                      "password goes over the network in clear text", UserWarning,
+                      stacklevel=3)
     return endpoint
 
 
@@ -80,6 +89,11 @@ class EngageClient:
     ``transport``: an object with ``request(method, url, body, headers) -> HttpReply`` and
     ``close()`` used instead of the built-in urllib3 transport (tests pass an in-memory
     fake); the four HTTP settings above then belong to it and must not be given here.
+
+    ``validate``: check every request before it is sent, and every successful reply
+    before it is read, against the schema of the WSDL in use (contract testing; off by
+    default). A request that does not fit raises InvalidInputError naming the element
+    path, and nothing is sent; a reply that does not fit raises ProtocolError.
     """
 
     def __init__(self, endpoint: str, username: str, password: str, *,
@@ -89,7 +103,7 @@ class EngageClient:
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
-                 wsdl_allowed_hosts: Iterable[str] = ()) -> None:
+                 wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False) -> None:
         self.endpoint = _check_endpoint(endpoint)
         if not isinstance(username, str) or not username:
             raise ConfigurationError("username must be a non-empty str")
@@ -121,8 +135,13 @@ class EngageClient:
         except BaseException:
             self._http.close()
             raise
+        validator = None
+        if validate:
+            from .validation import validator_for
+
+            validator = validator_for(self._loaded.documents, self._loaded.source)
         self._wire: Wire = SoapWire(self.endpoint, self._loaded.operations, self._http,
-                                    self._authorization)
+                                    self._authorization, validator)
         send = self._wire.operations.get("messageSendSingle")
         self._sender_path = shapes.sender_profile_path(send.request) if send else None
         self._service: Any = None

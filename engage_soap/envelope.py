@@ -345,15 +345,22 @@ def _render_fields(parent: etree._Element, plan: ComplexPlan, value: Mapping[str
                 child.text = f.plan.render(item, where)  # type: ignore[union-attr]
 
 
-def render_request(op: OperationPlan, args: Mapping[str, Any]) -> bytes:
+Check = Callable[[etree._Element, str], None]
+
+
+def render_request(op: OperationPlan, args: Mapping[str, Any],
+                   validate: Check | None = None) -> bytes:
     """The request envelope for ``op`` with ``args`` (plain data shaped like the schema).
 
-    Raises InvalidInputError naming the element path when ``args`` do not fit the schema.
+    Raises InvalidInputError naming the element path when ``args`` do not fit the schema;
+    ``validate(wrapper, operation)`` may check the rendered payload further.
     """
     env = etree.Element(_ENV, nsmap=_NSMAP)
     body = etree.SubElement(env, _BODY)
     wrapper = etree.SubElement(body, op.request_tag, nsmap={"ecm": ECM_NS})
     _render_fields(wrapper, op.request, args, op.name)
+    if validate is not None:
+        validate(wrapper, op.name)
     data: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
     return data
 
@@ -439,8 +446,12 @@ def _fault(fault: etree._Element, status: int, operation: str) -> EngageError:
                              operation=operation)
 
 
-def read_reply(op: OperationPlan, status: int, body: bytes) -> dict[str, Any]:
-    """Read a reply to ``op``: its payload as plain data, or raise the typed error."""
+def read_reply(op: OperationPlan, status: int, body: bytes,
+               validate: Check | None = None) -> dict[str, Any]:
+    """Read a reply to ``op``: its payload as plain data, or raise the typed error.
+
+    ``validate(payload, operation)`` may check a successful reply's payload first.
+    """
     if status in (401, 403):
         raise _http_error(status, body)
     if not body.strip():
@@ -479,4 +490,6 @@ def read_reply(op: OperationPlan, status: int, body: bytes) -> dict[str, Any]:
         found = "nothing" if payload is None else repr(payload.tag)
         raise ProtocolError(f"{op.name}: expected {op.response_tag!r} in the reply, found "
                             f"{found}", request_sent=True)
+    if validate is not None:
+        validate(payload, op.name)
     return read_fields(payload, op.response, op.name)

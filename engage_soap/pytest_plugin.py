@@ -1,4 +1,4 @@
-"""pytest plugin (entry point ``engage_soap``): the ``engage_sandbox`` fixture.
+"""pytest plugin (entry point ``engage_soap``): ``engage_sandbox`` and ``engage_replay``.
 
 A test gets a fresh sandbox server on 127.0.0.1 and an EngageClient pointed at it::
 
@@ -13,13 +13,25 @@ default retry rules, with back-off in milliseconds). Change the sandbox with a m
 e.g. ``@pytest.mark.engage_sandbox(rate_limit=10, api_version="9")`` (keyword arguments of
 ``Sandbox``), and build other clients with ``engage_sandbox.make_client(**kwargs)``.
 
+``engage_replay(folder)`` returns a client bound to a loopback server that serves the
+cassette in ``folder`` (relative to the test file) in order; a request that differs from
+its recording, or a recorded exchange left unused (unless ``allow_unused=True``), fails
+the test with a readable diff. Run the tests with ``--engage-record`` (or
+``ENGAGE_RECORD=1``) and the same call records the cassette instead, against
+ENGAGE_ENDPOINT / ENGAGE_USERNAME / ENGAGE_PASSWORD, redacted (credentials; e-mail
+addresses and mobile numbers as stable fakes; the elements named in ENGAGE_REDACT).
+Clients of both fixtures check every request and reply against the WSDL
+(``validate=True``).
+
 Only pytest is imported at load time: the sandbox and the client are imported by the
 fixture, so installing engage_soap costs other projects' test runs nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,17 +39,59 @@ import pytest
 if TYPE_CHECKING:
     from .client import EngageClient
     from .sandbox import FaultInjector, OutboxEntry, Sandbox, SandboxState
+    from .testing import RecordingTransport, ReplayServer
 
-__all__ = ["EngageSandbox", "engage_sandbox"]
+__all__ = ["EngageSandbox", "engage_replay", "engage_sandbox"]
 
 _MARKER = "engage_sandbox"
+_REPLAYS = pytest.StashKey[list[tuple["ReplayServer", bool]]]()
+
+
+def _test_options() -> dict[str, Any]:
+    """Client options for tests: no pacing, quick retries, schema validation on."""
+    from .retry import RetryPolicy
+
+    return {"rate_limit": None, "timeout": 10.0, "validate": True,
+            "retry": RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limited_delay=0.01)}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("engage_soap").addoption(
+        "--engage-record", action="store_true", default=False,
+        help="engage_replay records cassettes against ENGAGE_ENDPOINT instead of replaying "
+             "them (also ENGAGE_RECORD=1)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): keyword arguments for the engage_sandbox fixture's Sandbox "
-        "(rate_limit, users, api_version, state_file, ...)")
+        "(rate_limit, users, api_version, state_file, latency, attributes, ...)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """After the test body: fail on replayed requests that differ (even when the test
+    failed on the fault they got), or on recorded exchanges never asked for."""
+    try:
+        result = yield
+    except BaseException:
+        _fail_on_replay_problems(item, failed=True)
+        raise
+    _fail_on_replay_problems(item, failed=False)
+    return result
+
+
+def _fail_on_replay_problems(item: pytest.Item, *, failed: bool) -> None:
+    problems = []
+    for replay, allow_unused in item.stash.get(_REPLAYS, []):
+        problems += replay.problems
+        if replay.unused and not allow_unused and not replay.problems and not failed:
+            problems.append("recorded exchanges were never requested: "
+                            + ", ".join(replay.unused)
+                            + " (engage_replay(..., allow_unused=True) allows it)")
+    if problems:
+        pytest.fail("engage_replay:\n" + "\n\n".join(problems), pytrace=False)
 
 
 class EngageSandbox:
@@ -77,14 +131,8 @@ class EngageSandbox:
     def make_client(self, **kwargs: Any) -> EngageClient:
         """Another client of this sandbox (closed at teardown); kwargs go to EngageClient."""
         from .client import EngageClient
-        from .retry import RetryPolicy
 
-        options: dict[str, Any] = {
-            "rate_limit": None,
-            "retry": RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limited_delay=0.01),
-            "timeout": 10.0,
-        }
-        options.update(kwargs)
+        options = {**_test_options(), **kwargs}
         username = options.pop("username", self.username)
         password = options.pop("password", self.password)
         client = EngageClient(self.url, username, password, **options)
@@ -124,3 +172,56 @@ def engage_sandbox(request: pytest.FixtureRequest) -> Iterator[EngageSandbox]:
         yield fixture
     finally:
         fixture.close()
+
+
+def _recording(config: pytest.Config) -> bool:
+    return bool(config.getoption("--engage-record")) or os.environ.get(
+        "ENGAGE_RECORD", "") not in ("", "0")
+
+
+@pytest.fixture
+def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., EngageClient]]:
+    """``engage_replay(folder, allow_unused=False, **client_options)`` -> an EngageClient
+    replaying the cassette in ``folder`` (or recording it, with ``--engage-record``)."""
+    from .client import EngageClient
+    from .testing import Cassette, RecordingTransport, Redactor, ReplayServer
+    from .transport import HttpTransport
+
+    record = _recording(request.config)
+    servers: list[ReplayServer] = []
+    clients: list[EngageClient] = []
+    replays = request.node.stash.setdefault(_REPLAYS, [])
+
+    def make(folder: str | os.PathLike[str], *, allow_unused: bool = False,
+             **kwargs: Any) -> EngageClient:
+        path = Path(folder)
+        if not path.is_absolute():
+            path = Path(request.path).parent / path
+        redactor = Redactor(elements=os.environ.get("ENGAGE_REDACT", "").split(","))
+        options = {**_test_options(), **kwargs}
+        if record:
+            env = {k: os.environ.get(f"ENGAGE_{k.upper()}") for k in
+                   ("endpoint", "username", "password")}
+            missing = [f"ENGAGE_{k.upper()}" for k, v in env.items() if not v]
+            if missing:
+                raise pytest.UsageError(f"--engage-record needs {', '.join(missing)}")
+            redactor.password = env["password"]
+            transport: RecordingTransport = RecordingTransport(
+                HttpTransport(timeout=options.pop("timeout")), Cassette(path), redactor)
+            client = EngageClient(str(env["endpoint"]), str(env["username"]),
+                                  str(env["password"]), transport=transport, **options)
+        else:
+            server = ReplayServer(path, redactor=redactor).start()
+            servers.append(server)
+            replays.append((server, allow_unused))
+            client = EngageClient(server.url, "replay-user", "replay-secret", **options)
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.close()
+        for server in servers:
+            server.stop()

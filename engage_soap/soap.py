@@ -17,6 +17,7 @@ from .envelope import OperationPlan, read_reply, render_request
 from .errors import EngageError, InvalidInputError
 from .models import Exchange
 from .transport import Transport
+from .validation import SchemaValidator
 
 __all__ = ["SoapWire", "Wire", "shorten_base64"]
 
@@ -58,8 +59,11 @@ class SoapWire:
     """Calls ecmapi operations with plans compiled from the WSDL in use."""
 
     def __init__(self, endpoint: str, operations: Mapping[str, OperationPlan],
-                 http: Transport, authorization: str) -> None:
+                 http: Transport, authorization: str,
+                 validator: SchemaValidator | None = None) -> None:
         self.endpoint = endpoint
+        self._check_request = validator.check_request if validator else None
+        self._check_reply = validator.check_reply if validator else None
         self._ops = operations
         self._http = http
         self._last: Exchange | None = None
@@ -86,11 +90,11 @@ class SoapWire:
         return op
 
     def check(self, operation: str, arguments: Mapping[str, Any]) -> None:
-        render_request(self._plan(operation), arguments)
+        render_request(self._plan(operation), arguments, self._check_request)
 
     def call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         op = self._plan(operation)
-        body = render_request(op, arguments)
+        body = render_request(op, arguments, self._check_request)
         headers = self._headers[operation]
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
@@ -108,7 +112,7 @@ class SoapWire:
             log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
                       reply.elapsed * 1000,
                       shorten_base64(reply.body[:65536]).decode("utf-8", "replace"))
-        return read_reply(op, reply.status, reply.body)
+        return read_reply(op, reply.status, reply.body, self._check_reply)
 
     def close(self) -> None:
         self._http.close()
