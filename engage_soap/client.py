@@ -11,9 +11,9 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import shapes
@@ -24,6 +24,7 @@ from .errors import (
     EngageError,
     InvalidInputError,
     ObjectAlreadyExistsError,
+    RateLimitedError,
 )
 from .models import (
     BY_NAME,
@@ -40,6 +41,9 @@ from .retry import RateLimiter, RetryPolicy, is_read
 from .shapes import nonblank
 from .soap import SoapWire, Wire
 from .transport import HttpTransport, Transport, basic_auth_header
+
+if TYPE_CHECKING:
+    from .bulk import BulkReport
 
 __all__ = ["EngageClient"]
 
@@ -217,6 +221,9 @@ class EngageClient:
             except EngageError as exc:
                 if exc.operation is None:
                     exc.operation = operation
+                if isinstance(exc, RateLimitedError) and self._limiter is not None:
+                    # one shared back-off: every thread of this client holds its calls
+                    self._limiter.pause(self.retry.rate_limited_delay)
                 delay = self.retry.delay_for(exc, attempt=attempt, idempotent=read,
                                              waited=waited)
                 if delay is None:
@@ -321,6 +328,29 @@ class EngageClient:
         log.info("sending message %d to contact %d", message_id, contact.id)
         self._call("messageSendSingle", {**send, "recipientId": contact.id})
         return SendResult(message_id=message_id, contact=contact, created=created)
+
+    def send_bulk(self, message_id: int, recipients: Iterable[object], *,
+                  journal: str | os.PathLike[str], workers: int = 8,
+                  create_if_missing: bool = False,
+                  parameters: Mapping[str, object] | None = None,
+                  on_progress: Callable[[BulkReport], None] | None = None,
+                  resend_unknown: bool = False) -> BulkReport:
+        """Send prepared message ``message_id`` to many recipients, each exactly once.
+
+        ``recipients``: e-mail strings, Identifiers, or mappings with one identifier
+        (``email``, ``mobile_number``, ``app_alias``, ``external_id``, ``contact_id`` or
+        ``identifier``) and per-recipient ``parameters`` (over ``parameters``). Runs on
+        ``workers`` threads at this client's rate limit; ``journal`` (an SQLite file) makes
+        the job resumable: run it again and only what is not yet sent is sent, never a
+        recipient whose send may have gone out (``unknown``) unless ``resend_unknown``.
+        See :mod:`engage_soap.bulk`.
+        """
+        from .bulk import send_bulk
+
+        check_id(message_id, "message_id")
+        return send_bulk(self, message_id, recipients, journal=journal, workers=workers,
+                         create_if_missing=create_if_missing, parameters=parameters,
+                         on_progress=on_progress, resend_unknown=resend_unknown)
 
     def api_version(self) -> str:
         """The tenant's API version (systemGetApiVersion)."""

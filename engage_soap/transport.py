@@ -52,6 +52,7 @@ from .errors import (
     RequestTimeoutError,
     TransportError,
 )
+from .forking import renew_after_fork
 
 __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
@@ -220,16 +221,7 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
-_LIVE: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    WATCHDOG._after_fork()
-    for transport in list(_LIVE):
-        transport._after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+renew_after_fork(WATCHDOG)
 
 
 # ---------------------------------------------------------------- name resolution
@@ -431,7 +423,7 @@ class HttpTransport:
         self._closed = False
         self._start()
         self._finalizer = weakref.finalize(self, _close_all, self._managers)
-        _LIVE.add(self)
+        renew_after_fork(self)
 
     def _start(self) -> None:
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -15,8 +15,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
-def test_readme_has_the_four_examples() -> None:
-    assert len(BLOCKS) == 4
+def test_readme_has_the_five_examples() -> None:
+    assert len(BLOCKS) == 5
 
 
 def test_quick_start_and_the_parts(engage_sandbox: EngageSandbox, tmp_path: Path,
@@ -49,8 +49,23 @@ def test_call_example(engage_sandbox: EngageSandbox) -> None:
     assert engage_sandbox.client.last_exchange.operation == "userGetByEmail"
 
 
+def test_bulk_example(engage_sandbox: EngageSandbox, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for email in ("a@example.com", "b@example.com"):
+        engage_sandbox.state.add_contact(email_address=email)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"client": engage_sandbox.client}
+    exec(compile(BLOCKS[3], "README bulk example", "exec"), namespace)
+    report = namespace["report"]
+    assert (report.sent, report.failed, report.unknown) == (2, 0, 0)
+    assert [e.parameter_dict for e in engage_sandbox.outbox] in (
+        [{"CAMPAIGN": "w1"}, {"CAMPAIGN": "w1", "FIRSTNAME": "Bo"}],
+        [{"CAMPAIGN": "w1", "FIRSTNAME": "Bo"}, {"CAMPAIGN": "w1"}])
+    assert (tmp_path / "welcome.journal.sqlite").exists()
+
+
 def test_pytest_fixture_example(engage_sandbox: EngageSandbox) -> None:
     namespace: dict[str, Any] = {}
-    exec(compile(BLOCKS[3], "README fixture example", "exec"), namespace)
+    exec(compile(BLOCKS[4], "README fixture example", "exec"), namespace)
     namespace["test_welcome_mail"](engage_sandbox)
     assert len(engage_sandbox.outbox) == 1
