@@ -14,6 +14,7 @@ unknown. Running a job again continues it: what was sent is not sent again.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -41,8 +42,8 @@ from .models import BY_NAME, BY_TYPE, Identifier, IdentifierType
 if TYPE_CHECKING:
     from .client import EngageClient
 
-__all__ = ["BulkInterrupted", "BulkRecipient", "BulkReport", "BulkRow", "Journal",
-           "send_bulk"]
+__all__ = ["BulkInterrupted", "BulkRecipient", "BulkReport", "BulkRow", "Journal", "read_rows",
+           "send_bulk", "write_failed"]
 
 
 @dataclass(frozen=True)
@@ -422,3 +423,68 @@ def _check(client: EngageClient, message_id: int, rec: BulkRecipient,
         return exc
     return None
 
+
+
+# ---------------------------------------------------------------- files
+
+
+def read_rows(path: str | os.PathLike[str], id_column: str = "email",
+              ) -> Iterator[BulkRecipient]:
+    """Recipients from a CSV file (a header row) or a JSON-lines file (``.jsonl``).
+
+    ``id_column`` names the identifier (``email``, ``mobile_number``, ``app_alias``,
+    ``external_id`` or ``contact_id``); every other column is a parameter of that
+    recipient. A row that cannot be used (undecodable, not JSON, no identifier) comes back
+    with its ``problem`` and line number; a file without the column raises
+    InvalidInputError.
+    """
+    if id_column not in BY_NAME:
+        raise InvalidInputError(f"the identifier column is one of {', '.join(BY_NAME)}")
+    file = Path(path)
+    # undecodable bytes are kept as surrogate escapes, so one bad row does not stop the rest
+    with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        if file.suffix.lower() in (".jsonl", ".ndjson"):
+            for number, text in enumerate(fh, start=1):
+                if text.strip():
+                    yield _row_from(number, id_column, functools.partial(json.loads, text))
+            return
+        import csv
+
+        reader = csv.DictReader(fh)
+        if id_column not in (reader.fieldnames or []):
+            raise InvalidInputError(f"{file.name} has no {id_column!r} column (columns: "
+                                    f"{', '.join(reader.fieldnames or []) or 'none'})")
+        for values in reader:
+            yield _row_from(reader.line_num, id_column, functools.partial(dict, values))
+
+
+def _row_from(line: int, id_column: str, load: Callable[[], Any]) -> BulkRecipient:
+    try:
+        values = load()
+        if not isinstance(values, dict):
+            raise InvalidInputError("not an object of column names and values")
+        if any(isinstance(v, str) and _undecodable(v) for v in (*values, *values.values())):
+            raise InvalidInputError("not valid UTF-8")
+        params = {k: v for k, v in values.items() if k != id_column and k is not None}
+        return _from_mapping(line, {id_column: values.get(id_column), "parameters": params})
+    except (InvalidInputError, ValueError) as exc:
+        return BulkRecipient(line, None, {}, f"line {line}: {exc}")
+
+
+def _undecodable(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def write_failed(path: str | os.PathLike[str], report: BulkReport, id_column: str) -> int:
+    """The failed rows as a CSV ready to be fed back (identifier column, then parameters);
+    returns how many were written."""
+    import csv
+
+    rows = list(report.failures)
+    names = sorted({k for r in rows for k in r.parameters})
+    with Path(path).open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([id_column, *names])
+        for r in rows:
+            writer.writerow([r.identifier_value or "", *(r.parameters.get(n, "") for n in names)])
+    return len(rows)

@@ -1,219 +1,84 @@
 """The ``engage-soap`` command line: look contacts up, create them, send prepared messages.
 
-Connection settings come from flags, then ENGAGE_* environment variables, then a TOML
-file (see :mod:`engage_soap.config`); ``--sandbox`` runs a command against an embedded
-fake server instead. Output is text, or one JSON object on stdout with ``--json``.
-The client, zeep and the sandbox are imported only when a command runs, so ``--help``
-stays fast. Exit codes are the ``EXIT_*`` constants below.
+Settings: see :mod:`engage_soap.config`. The client, zeep and the sandbox are imported only
+when a command runs, so ``--help`` stays fast. A command gets the connection options,
+``--json``, ``-v`` and the errors-to-exit-codes handling from one decorator::
+
+    @cli.command("send-bulk")
+    @click.option("--message-id", type=int, required=True)
+    @engage_command
+    def send_bulk(session: Session, message_id: int) -> None:
+        with session.client() as client:  # or build_client(session.settings)
+            ...
+        session.report({"ok": True, ...}, ["text lines"])  # JSON with --json, else text
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
 import re
+import sys
+import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
-from .config import ENV_VARS, ConnectionSettings, default_config_path, resolve_settings
-from .errors import (
-    AuthenticationError,
-    ConfigurationError,
-    EngageError,
-    EngageFault,
-    InvalidInputError,
-    NoSuchObjectError,
-    ProtocolError,
-    TransportError,
-)
+from . import errors
+from .config import SHARED_NAMES, Settings, output_options, resolve_settings, shared_options
+from .models import IDENTIFIERS, Attachment, IdentifierField
 
 if TYPE_CHECKING:
+    from .bulk import BulkReport
     from .client import EngageClient
-    from .models import Attachment, Contact
+    from .models import Contact
     from .sandbox import OutboxEntry, Sandbox
 
-__all__ = [
-    "EXIT_AUTH",
-    "EXIT_CONFIG",
-    "EXIT_FAULT",
-    "EXIT_NOT_FOUND",
-    "EXIT_OK",
-    "EXIT_TRANSPORT",
-    "EXIT_USAGE",
-    "cli",
-    "exit_code_for",
-    "main",
-]
+__all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_FAULT", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND",
+           "EXIT_OK", "EXIT_TRANSPORT", "EXIT_USAGE", "Failure", "Session", "Settings",
+           "build_client", "cli", "emit", "engage_command", "exit_code_for", "main"]
 
-EXIT_OK = 0          # success
-EXIT_USAGE = 2       # bad flags or arguments, missing endpoint or credentials
-EXIT_NOT_FOUND = 3   # NoSuchObjectError, ContactNotFoundError
-EXIT_FAULT = 4       # any other SOAP fault (EngageFault), InvalidInputError
-EXIT_TRANSPORT = 5   # TransportError (timeouts, proxies, throttling), ProtocolError
-EXIT_AUTH = 6        # AuthenticationError (HTTP 401/403)
-EXIT_CONFIG = 7      # ConfigurationError (bad config file, WSDL), sandbox cannot start
-
-F = TypeVar("F", bound=Callable[..., Any])
-_LOGGER = "engage_soap"
-_PASSWORD_WARNING = ("warning: a password on the command line is visible to other users "
-                     "(ps, shell history); set ENGAGE_PASSWORD instead")
+EXIT_OK = 0            # success
+EXIT_USAGE = 2         # bad flags or arguments, missing endpoint or credentials
+EXIT_NOT_FOUND = 3     # NoSuchObjectError, ContactNotFoundError
+EXIT_FAULT = 4         # any other SOAP fault (EngageFault), InvalidInputError
+EXIT_TRANSPORT = 5     # TransportError (timeouts, proxies, throttling), ProtocolError
+EXIT_AUTH = 6          # AuthenticationError (HTTP 401/403)
+EXIT_CONFIG = 7        # ConfigurationError (config file, WSDL), sandbox cannot start
+EXIT_INTERRUPTED = 130  # Ctrl-C
+_REDACT, _JSON = "engage_soap.redact", "engage_soap.json"  # ctx.meta keys
+_EXIT_CODES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+    (errors.NoSuchObjectError, EXIT_NOT_FOUND), (errors.AuthenticationError, EXIT_AUTH),
+    ((errors.TransportError, errors.ProtocolError), EXIT_TRANSPORT),
+    (errors.ConfigurationError, EXIT_CONFIG), (errors.EngageError, EXIT_FAULT))
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The exit code of an engage_soap error (most specific class first)."""
-    if isinstance(exc, NoSuchObjectError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, AuthenticationError):
-        return EXIT_AUTH
-    if isinstance(exc, (TransportError, ProtocolError)):
-        return EXIT_TRANSPORT
-    if isinstance(exc, ConfigurationError):
-        return EXIT_CONFIG
-    if isinstance(exc, (EngageFault, InvalidInputError, EngageError)):
-        return EXIT_FAULT
-    return 1
+    """The exit code of an engage_soap error (most specific class first; 1 for others)."""
+    return next((code for kinds, code in _EXIT_CODES if isinstance(exc, kinds)), 1)
 
 
-# ----------------------------------------------------------------- options
+class Failure(click.ClickException):
+    """A failure shown as one stderr line, ``error: <kind>: <message>``, and its exit code."""
+
+    def __init__(self, kind: str, message: str, exit_code: int, line: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.exit_code = exit_code  # type: ignore[misc]  # a ClassVar in click, per instance here
+        self.line = line or f"error: {kind}: {message}"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.line, err=True)
 
 
-@dataclass
-class Options:
-    """What the global options said; a flag given on a subcommand wins over the group's."""
-
-    endpoint: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    wsdl: str | None = None
-    timeout: float | None = None
-    config: str | None = None
-    retries: int | None = None
-    sandbox: bool = False
-    json: bool = False
-    verbose: int = 0
-    warned_password: bool = False
-
-
-def _opts(ctx: click.Context) -> Options:
-    obj = ctx.find_root().ensure_object(Options)
-    return obj
-
-
-def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Record an option in the shared Options, unless it kept its default."""
-    name = param.name
-    assert name is not None
-    source = ctx.get_parameter_source(name)
-    if value is None or source in (None, ParameterSource.DEFAULT):
-        return
-    opts = _opts(ctx)
-    if name == "verbose":
-        opts.verbose += int(value)
-        return
-    setattr(opts, name, value)
-    if name == "password" and not opts.warned_password:
-        opts.warned_password = True
-        click.echo(_PASSWORD_WARNING, err=True)
-
-
-def _output_options(fn: F) -> F:
-    fn = click.option("--json", "json", is_flag=True, default=False, expose_value=False,
-                      callback=_store, help="Print one JSON object on stdout.")(fn)
-    fn = click.option("-v", "--verbose", count=True, expose_value=False, callback=_store,
-                      help="Show SOAP request and reply envelopes on stderr "
-                           "(credentials redacted).")(fn)
-    return fn
-
-
-def _connection_options(fn: F) -> F:
-    specs: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-        (("--endpoint",), {"metavar": "URL",
-                           "help": "SOAP endpoint, https://<host>/api/soap/v<N>/ "
-                                   "[env ENGAGE_ENDPOINT]."}),
-        (("--username",), {"help": "API user name [env ENGAGE_USERNAME]."}),
-        (("--password",), {"help": "API password; prefer env ENGAGE_PASSWORD."}),
-        (("--wsdl",), {"metavar": "FILE|URL",
-                       "help": "WSDL to use instead of the bundled one [env ENGAGE_WSDL]."}),
-        (("--timeout",), {"type": click.FloatRange(min=0, min_open=True), "metavar": "SECONDS",
-                          "help": "Deadline of each call (default 30)."}),
-        (("--config",), {"metavar": "FILE",
-                         "help": "TOML config file with an [engage] table (default "
-                                 "$ENGAGE_SOAP_CONFIG or ~/.config/engage-soap/config.toml)."}),
-        (("--retries",), {"type": click.IntRange(min=0), "metavar": "N",
-                          "help": "Retries after a failed first try, where safe (default 2)."}),
-        (("--sandbox",), {"is_flag": True, "default": False,
-                          "help": "Run against an embedded in-process sandbox server."}),
-    ]
-    for decls, kwargs in reversed(specs):
-        fn = click.option(*decls, expose_value=False, callback=_store, **kwargs)(fn)
-    return fn
-
-
-def _global_options(fn: F) -> F:
-    return _connection_options(_output_options(fn))
-
-
-def _pairs(ctx: click.Context, param: click.Parameter,
-           values: Sequence[str]) -> dict[str, str]:
-    """Parse repeated NAME=VALUE options into a dict (no duplicate names)."""
-    out: dict[str, str] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
-        if name in out:
-            raise click.BadParameter(f"{name!r} is given twice", ctx, param)
-        out[name] = value
-    return out
-
-
-_ID_KINDS: tuple[tuple[str, str, str], ...] = (
-    # (keyword, identifier type, client keyword)
-    ("email", "EMAIL", "email"),
-    ("mobile", "MOBILE", "mobile_number"),
-    ("app_alias", "APP_ALIAS", "app_alias"),
-    ("external", "EXTERNAL", "external_id"),
-    ("contact_id", "ID", "contact_id"),
-)
-
-
-def _identifier_options(*, with_id: bool = True) -> Callable[[F], F]:
-    def decorate(fn: F) -> F:
-        if with_id:
-            fn = click.option("--id", "contact_id", type=click.IntRange(min=1),
-                              help="Contact id.")(fn)
-        fn = click.option("--external", metavar="ID", help="External identifier.")(fn)
-        fn = click.option("--app-alias", metavar="ALIAS", help="Application alias.")(fn)
-        fn = click.option("--mobile", metavar="NUMBER", help="Mobile number.")(fn)
-        fn = click.option("--email", metavar="ADDRESS", help="E-mail address.")(fn)
-        return fn
-    return decorate
-
-
-def _one_identifier(values: dict[str, Any]) -> tuple[str, str, Any]:
-    """(identifier type, client keyword, value) of exactly one given identifier option."""
-    given = [(kind, kw, values[key]) for key, kind, kw in _ID_KINDS
-             if values.get(key) is not None]
-    if len(given) != 1:
-        flags = "--email, --mobile, --app-alias, --external, --id"
-        raise click.UsageError(f"give exactly one of {flags}"
-                               + (f" (got {len(given)})" if given else ""))
-    return given[0]
-
-
-# ----------------------------------------------------------------- output and redaction
-
-
-class _Redactor:
+class Redactor:
     """Removes a password, Basic credentials and URL user info from text."""
 
     _AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[^\s'\",}]+")
@@ -225,40 +90,244 @@ class _Redactor:
     def __call__(self, text: str) -> str:
         if self.password and len(self.password) >= 4:
             text = text.replace(self.password, "***")
-        text = self._AUTH.sub(r"\1\2 ***", text)
-        return self._USERINFO.sub(r"\1***@", text)
+        return self._USERINFO.sub(r"\1***@", self._AUTH.sub(r"\1\2 ***", text))
 
 
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def emit(data: dict[str, Any], indent: int | None = None) -> None:
+    """Print one JSON object on stdout (bytes as base64)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=indent, default=lambda v: (
+        base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else str(v))))
 
 
-def _emit_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, default=str))
+# ----------------------------------------------------------------- stderr, errors, the group
+
+
+class _StderrLog(logging.Handler):
+    """While in a ``with`` block: engage_soap log records on stderr (DEBUG with -v), redacted.
+    A sandbox in this process logs every envelope: only the sandbox command shows those."""
+
+    def __init__(self, verbose: int, redact: Redactor, *, sandbox: bool = False) -> None:
+        super().__init__(logging.DEBUG if verbose else logging.WARNING)
+        self.redact, self.sandbox, self.logger = redact, sandbox, logging.getLogger("engage_soap")
+
+    def __enter__(self) -> None:
+        self.previous = self.logger.level
+        self.logger.addHandler(self)
+        self.logger.setLevel(min(self.level, self.logger.getEffectiveLevel()))
+
+    def __exit__(self, *_exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.previous)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.sandbox or record.levelno >= logging.WARNING \
+                or not record.name.startswith("engage_soap.sandbox"):
+            label = "debug" if record.levelno <= logging.DEBUG else record.levelname.lower()
+            click.echo(self.redact(f"{label}: {record.getMessage()}"), err=True)
+
+
+def _show_warning(show: Callable[..., None], message: Warning | str, category: type[Warning],
+                  *args: Any) -> None:
+    """A UserWarning (e.g. a password going over plain http) as one ``warning:`` line."""
+    if issubclass(category, UserWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        show(message, category, *args)
+
+
+class _Main(click.Group):
+    """Turns errors into one line and their exit code (and the JSON error with --json)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_JSON] = "--json" in (args[:args.index("--")] if "--" in args else args)
+        with self._failures(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with self._failures(ctx), warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            return super().invoke(ctx)
+
+    @staticmethod
+    @contextmanager
+    def _failures(ctx: click.Context) -> Iterator[None]:
+        try:
+            yield
+        except (click.ClickException, errors.EngageError, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                failure: click.ClickException = Failure(
+                    "KeyboardInterrupt", "interrupted", EXIT_INTERRUPTED, line="interrupted")
+            elif isinstance(exc, errors.EngageError):
+                message = ctx.meta.get(_REDACT, Redactor())(" ".join(str(exc).split()))
+                failure = Failure(type(exc).__name__, message, exit_code_for(exc))
+            else:
+                failure = exc
+            if ctx.meta.get(_JSON):
+                emit({"ok": False, "error": {
+                    "type": getattr(failure, "kind", type(failure).__name__),
+                    "message": failure.format_message(), "exit_code": failure.exit_code}})
+            raise failure from None
+
+
+# ----------------------------------------------------------------- what a command gets
+
+
+def build_client(settings: Settings, **options: Any) -> EngageClient:
+    """An EngageClient from resolved settings (``options`` add to them); a usage error if a
+    required one is missing."""
+    missing = [key for key in ("endpoint", "username", "password") if not getattr(settings, key)]
+    if missing:
+        hints = [f"--{k} / ENGAGE_{k.upper()}" if k != "password" else "ENGAGE_PASSWORD"
+                 for k in missing]
+        raise click.UsageError(
+            f"no {', '.join(missing)} given: use {', '.join(hints)}, or set them under [engage] "
+            f"in {settings.config_file or '~/.config/engage-soap/config.toml'} (or use "
+            "--sandbox to try the embedded sandbox)")
+    from .client import EngageClient
+    from .retry import RetryPolicy
+
+    assert settings.endpoint and settings.username and settings.password is not None
+    return EngageClient(settings.endpoint, settings.username, settings.password,
+                        wsdl=settings.wsdl, timeout=settings.timeout, verify=settings.verify,
+                        retry=RetryPolicy(max_attempts=settings.retries + 1), **options)
+
+
+@dataclass
+class Session:
+    """What an :func:`engage_command` gets: the resolved settings and a client."""
+
+    settings: Settings
+    redact: Redactor
+    sandbox: Sandbox | None = None
+
+    @contextmanager
+    def client(self, **options: Any) -> Iterator[EngageClient]:
+        """A client of the endpoint (or of an embedded sandbox with --sandbox), then closed;
+        ``options`` go to EngageClient."""
+        with ExitStack() as stack:
+            if self.settings.sandbox:
+                from .sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
+
+                self.sandbox = stack.enter_context(Sandbox("127.0.0.1", 0))
+                self.settings = replace(
+                    self.settings, endpoint=self.sandbox.url, username=DEFAULT_USERNAME,
+                    password=DEFAULT_PASSWORD, sources={**self.settings.sources, **dict.fromkeys(
+                        ("endpoint", "username", "password"), "from --sandbox")})
+            self.redact.password = self.settings.password
+            for line in self.settings.describe() if self.settings.verbose else ():
+                click.echo(self.redact(f"debug: {line}"), err=True)
+            yield stack.enter_context(build_client(self.settings, **options))
+
+    def report(self, data: dict[str, Any], lines: Sequence[str]) -> None:
+        """The result: ``data`` as one JSON object with --json, else ``lines`` of text."""
+        if self.settings.json:
+            emit(data)
+        else:
+            click.echo("\n".join(lines))
+
+    def outbox(self) -> list[OutboxEntry]:
+        """What the embedded sandbox sent in this command (nothing without --sandbox)."""
+        if self.sandbox is None:
+            return []
+        with self.sandbox.state.lock:
+            return list(self.sandbox.state.outbox)
+
+
+def engage_command(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the connection options, --config, --sandbox, --json and -v, and call it
+    as ``fn(session, **its own options)``; errors become exit codes (see ``_Main``)."""
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        settings = resolve_settings(ctx)
+        ctx.meta[_REDACT] = redact = Redactor(settings.password)
+        with _StderrLog(settings.verbose, redact):
+            fn(Session(settings, redact), **{k: v for k, v in kwargs.items()
+                                             if k not in SHARED_NAMES})
+
+    return shared_options()(command)
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, str]:
+    """Parse repeated NAME=VALUE options into a dict (no duplicate names)."""
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
+        if name.strip() in out:
+            raise click.BadParameter(f"{name.strip()!r} is given twice", ctx, param)
+        out[name.strip()] = value
+    return out
+
+
+class _AliasedOption(click.Option):
+    """An option whose old spellings (its later names) work but are not shown in --help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+
+_ID_OPTIONS = {  # identifier keyword: metavar, help, its old spellings (hidden in --help)
+    "email": ("ADDRESS", "E-mail address.", ()),
+    "mobile_number": ("NUMBER", "Mobile number.", ("--mobile",)),
+    "app_alias": ("ALIAS", "Application alias.", ()),
+    "external_id": ("ID", "External identifier.", ("--external",)),
+    "contact_id": ("ID", "Contact id.", ("--id",)),
+}
+
+
+def _identifier_options(*, with_id: bool = True) -> Callable[[Callable[..., None]],
+                                                            Callable[..., None]]:
+    """--email, --mobile-number, --app-alias, --external-id [, --contact-id]."""
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        for f in reversed(_id_fields(with_id)):
+            metavar, text, old = _ID_OPTIONS[f.name]
+            fn = click.option(_flag(f), *old, f.name, cls=_AliasedOption,
+                              metavar=metavar, help=text,
+                              type=click.IntRange(min=1) if f.name == "contact_id" else None)(fn)
+        return fn
+    return decorate
+
+
+def _id_fields(with_id: bool) -> list[IdentifierField]:
+    return [f for f in IDENTIFIERS if with_id or f.name != "contact_id"]
+
+
+def _flag(f: IdentifierField) -> str:
+    return "--" + f.name.replace("_", "-")
+
+
+def _given_identifiers(values: dict[str, Any], *, one: bool = True,
+                       with_id: bool = True) -> list[tuple[IdentifierField, Any]]:
+    given = [(f, values[f.name]) for f in IDENTIFIERS if values.get(f.name) is not None]
+    flags = ", ".join(_flag(f) for f in _id_fields(with_id))
+    if one and len(given) != 1:
+        raise click.UsageError(f"give exactly one of {flags}"
+                               + (f" (got {len(given)})" if given else ""))
+    if not given:
+        raise click.UsageError(f"give at least one of {flags}")
+    return given
 
 
 def _contact_json(contact: Contact) -> dict[str, Any]:
-    return {"id": contact.id, "email": contact.email, "mobile_number": contact.mobile_number,
-            "app_alias": contact.app_alias, "external_id": contact.external_id,
+    return {"id": contact.id, **{f.name: getattr(contact, f.name) for f in _id_fields(False)},
             "attributes": dict(contact.attributes)}
 
 
 def _contact_text(contact: Contact) -> list[str]:
     lines = [f"contact id:  {contact.id}"]
-    for label, value in (("email:      ", contact.email),
-                         ("mobile:     ", contact.mobile_number),
-                         ("app alias:  ", contact.app_alias),
-                         ("external id:", contact.external_id)):
-        if value is not None:
-            lines.append(f"{label} {value}")
-    lines.extend(f"attribute:   {name} = {value}"
-                 for name, value in sorted(contact.attributes.items()))
-    return lines
+    for label, f in zip(("email:      ", "mobile:     ", "app alias:  ", "external id:"),
+                        _id_fields(False), strict=True):
+        if getattr(contact, f.name) is not None:
+            lines.append(f"{label} {getattr(contact, f.name)}")
+    return lines + [f"attribute:   {name} = {value}"
+                    for name, value in sorted(contact.attributes.items())]
 
 
 def _outbox_json(entry: OutboxEntry) -> dict[str, Any]:
@@ -276,176 +345,25 @@ def _outbox_text(entry: OutboxEntry) -> list[str]:
     lines.extend(f"  parameter {name} = {value}" for name, value in entry.parameters)
     lines.extend(f"  attachment {a.name} ({a.content_type}, {len(a.content)} bytes)"
                  for a in entry.attachments)
-    if not entry.parameters and not entry.attachments:
-        lines.append("  (no parameters, no attachments)")
-    return lines
-
-
-# ----------------------------------------------------------------- running a command
-
-
-class _EchoHandler(logging.Handler):
-    """Sends engage_soap log records to stderr through click, redacted."""
-
-    def __init__(self, redact: _Redactor, level: int) -> None:
-        super().__init__(level)
-        self.redact = redact
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # The embedded sandbox logs every request at DEBUG: keep its noise out.
-        if record.name.startswith("engage_soap.sandbox") and record.levelno < logging.WARNING:
-            return
-        try:
-            text = record.getMessage()
-        except Exception:  # pragma: no cover - a broken log call must not end the command
-            return
-        label = "debug" if record.levelno <= logging.DEBUG else record.levelname.lower()
-        click.echo(self.redact(f"{label}: {text}"), err=True)
-
-
-@contextmanager
-def _logging_to_stderr(verbose: int, redact: _Redactor) -> Iterator[None]:
-    logger = logging.getLogger(_LOGGER)
-    level = logging.DEBUG if verbose else logging.WARNING
-    handler = _EchoHandler(redact, level)
-    previous = logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > level:
-        logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-
-
-@dataclass
-class _Session:
-    client: EngageClient
-    settings: ConnectionSettings
-    sandbox: Sandbox | None
-    opts: Options
-
-    def outbox_since(self, mark: int) -> list[OutboxEntry]:
-        if self.sandbox is None:
-            return []
-        with self.sandbox.state.lock:
-            return list(self.sandbox.state.outbox[mark:])
-
-    def outbox_mark(self) -> int:
-        return len(self.sandbox.state.outbox) if self.sandbox is not None else 0
-
-
-def _settings(opts: Options) -> ConnectionSettings:
-    flags: dict[str, object | None] = {"endpoint": opts.endpoint, "username": opts.username,
-                                       "password": opts.password, "wsdl": opts.wsdl,
-                                       "timeout": opts.timeout}
-    settings = resolve_settings(flags, config_file=opts.config)
-    for warning in settings.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    missing = settings.missing()
-    if missing:
-        hints = []
-        for key in missing:
-            hints.append(f"--{key}" if key != "password" else "ENGAGE_PASSWORD")
-            hints[-1] += f" / {ENV_VARS[key]}" if key != "password" else ""
-        where = settings.config_file or default_config_path()
-        raise click.UsageError(
-            f"no {', '.join(missing)} given: use {', '.join(hints)}, or set them under "
-            f"[engage] in {where} (or use --sandbox to try the embedded sandbox)")
-    return settings
-
-
-@contextmanager
-def _session(ctx: click.Context) -> Iterator[_Session]:
-    """Resolve settings, start the embedded sandbox if asked, build and finally close a client."""
-    opts = _opts(ctx)
-    redact = _Redactor(opts.password)
-    with ExitStack() as stack:
-        sandbox: Sandbox | None = None
-        if opts.sandbox:
-            clash = [f"--{k}" for k in ("endpoint", "username", "password", "config")
-                     if getattr(opts, k) is not None]
-            if clash:
-                raise click.UsageError(f"--sandbox cannot be combined with {', '.join(clash)}")
-            from .sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
-
-            sandbox = Sandbox("127.0.0.1", 0)
-            sandbox.start()
-            stack.callback(sandbox.stop)
-            settings = ConnectionSettings(
-                endpoint=sandbox.url, username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
-                wsdl=opts.wsdl, timeout=opts.timeout or 30.0,
-                sources={"endpoint": "--sandbox", "username": "--sandbox",
-                         "password": "--sandbox"})
-        else:
-            settings = _settings(opts)
-        redact.password = settings.password
-        stack.enter_context(_logging_to_stderr(opts.verbose, redact))
-        if opts.verbose:
-            source = settings.sources
-            click.echo(redact(
-                f"debug: endpoint {_safe_url(settings.endpoint or '')} "
-                f"(from {source.get('endpoint')}), user {settings.username} "
-                f"(from {source.get('username')}), password *** "
-                f"(from {source.get('password')}), timeout {settings.timeout:g} s"), err=True)
-
-        from .client import EngageClient
-        from .retry import RetryPolicy
-
-        retry = None if opts.retries is None else RetryPolicy(max_attempts=opts.retries + 1)
-        assert settings.endpoint and settings.username and settings.password is not None
-        client = EngageClient(settings.endpoint, settings.username, settings.password,
-                              wsdl=settings.wsdl, timeout=settings.timeout, retry=retry)
-        stack.callback(client.close)
-        yield _Session(client, settings, sandbox, opts)
-
-
-def _guarded(fn: F) -> F:
-    """Turn an EngageError into one stderr line (and a JSON error object) and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EngageError as exc:
-            ctx = click.get_current_context()
-            opts = _opts(ctx)
-            redact = _Redactor(opts.password)
-            message = redact(" ".join(str(exc).split()))
-            code = exit_code_for(exc)
-            click.echo(f"error: {type(exc).__name__}: {message}", err=True)
-            if opts.json:
-                _emit_json({"ok": False, "error": {"type": type(exc).__name__,
-                                                   "message": message, "exit_code": code}})
-            ctx.exit(code)
-    return cast(F, wrapper)
-
-
-def _load_attachments(paths: Sequence[Path]) -> list[Attachment]:
-    from .models import Attachment
-
-    return [Attachment.from_path(path) for path in paths]
+    return lines if len(lines) > 1 else [*lines, "  (no parameters, no attachments)"]
 
 
 # ----------------------------------------------------------------- commands
 
 
-@click.group("engage-soap", context_settings={"help_option_names": ["-h", "--help"]})
-@_global_options
+@click.group("engage-soap", cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@shared_options(group=True)
 @click.version_option(package_name="engage-soap", prog_name="engage-soap")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(**_options: Any) -> None:
     """Talk to a Mapp Engage ecmapi SOAP endpoint (or the bundled sandbox).
 
-    Settings: flags > ENGAGE_ENDPOINT, ENGAGE_USERNAME, ENGAGE_PASSWORD, ENGAGE_WSDL,
-    ENGAGE_TIMEOUT > the [engage] table of the config file. Global options may also be
-    given after the subcommand.
+    Settings: command line > environment (ENGAGE_ENDPOINT, ENGAGE_USERNAME, ENGAGE_PASSWORD,
+    ENGAGE_WSDL, ENGAGE_TIMEOUT, ENGAGE_RETRIES, ENGAGE_CA_BUNDLE) > the [engage] table of
+    the config file > defaults. These options go before or after the subcommand.
 
     Exit codes: 0 ok, 2 usage, 3 not found, 4 other fault, 5 transport,
-    6 authentication, 7 configuration.
+    6 authentication, 7 configuration, 130 interrupted.
     """
-    _opts(ctx)
 
 
 @cli.group()
@@ -455,61 +373,52 @@ def contact() -> None:
 
 @contact.command("get")
 @_identifier_options()
-@_global_options
-@click.pass_context
-@_guarded
-def contact_get(ctx: click.Context, /, **identifiers: Any) -> None:
+@engage_command
+def contact_get(session: Session, **identifiers: Any) -> None:
     """Look a contact up by exactly one identifier (contactGet)."""
-    kind, keyword, value = _one_identifier(identifiers)
-    with _session(ctx) as session:
-        found = session.client.contact_get(**{keyword: value})
-    if session.opts.json:
-        _emit_json({"ok": True, "lookup": {"type": kind, "value": str(value)},
-                    "contact": _contact_json(found)})
-    else:
-        for line in _contact_text(found):
-            click.echo(line)
+    [(f, value)] = _given_identifiers(identifiers)
+    with session.client() as client:
+        found = client.contact_get(**{f.name: value})
+    session.report({"ok": True, "lookup": {"type": f.type.value, "value": str(value)},
+                    "contact": _contact_json(found)}, _contact_text(found))
 
 
 @contact.command("create")
 @_identifier_options(with_id=False)
 @click.option("--attr", "attributes", multiple=True, metavar="NAME=VALUE", callback=_pairs,
               help="A contact attribute (repeatable).")
-@_global_options
-@click.pass_context
-@_guarded
-def contact_create(ctx: click.Context, email: str | None, mobile: str | None,
-                   app_alias: str | None, external: str | None,
-                   attributes: dict[str, str]) -> None:
+@engage_command
+def contact_create(session: Session, attributes: dict[str, str], **identifiers: Any) -> None:
     """Create a contact with one or more identifiers (contactCreate)."""
-    if not any((email, mobile, app_alias, external)):
-        raise click.UsageError("give at least one of --email, --mobile, --app-alias, "
-                               "--external")
-    with _session(ctx) as session:
-        created = session.client.contact_create(
-            email=email, mobile_number=mobile, app_alias=app_alias, external_id=external,
-            attributes=attributes or None)
-    if session.opts.json:
-        _emit_json({"ok": True, "created": True, "contact": _contact_json(created)})
-    else:
-        click.echo(f"created: contact id {created.id}")
-        for line in _contact_text(created)[1:]:
-            click.echo(line)
+    given = _given_identifiers(identifiers, one=False, with_id=False)
+    with session.client() as client:
+        created = client.contact_create(**{f.name: v for f, v in given},
+                                        attributes=attributes or None)
+    session.report({"ok": True, "created": True, "contact": _contact_json(created)},
+                   [f"created: contact id {created.id}", *_contact_text(created)[1:]])
 
 
-def _send_options(fn: F) -> F:
+def _send_options(fn: Callable[..., None]) -> Callable[..., None]:
     fn = click.option("--sender-profile", metavar="NAME",
                       help="TLS sender profile (only if the WSDL declares one).")(fn)
-    fn = click.option("--attach", "attach", multiple=True, metavar="FILE",
-                      type=click.Path(exists=True, dir_okay=False, readable=True,
-                                      path_type=Path),
-                      help="Attach a file (repeatable).")(fn)
-    fn = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                      callback=_pairs,
+    fn = click.option("--attach", multiple=True, metavar="FILE", help="Attach a file "
+                      "(repeatable).", type=click.Path(exists=True, dir_okay=False,
+                                                      readable=True, path_type=Path),
+                      callback=lambda _c, _p, paths: [Attachment.from_path(p) for p in paths])(fn)
+    fn = click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=_pairs,
                       help="A message parameter, <%parameter.NAME%> (repeatable).")(fn)
-    fn = click.option("--message-id", required=True, type=click.IntRange(min=1),
-                      help="Id of the prepared message.")(fn)
-    return fn
+    return click.option("--message-id", required=True, type=click.IntRange(min=1),
+                        help="Id of the prepared message.")(fn)
+
+
+def _report_send(session: Session, message_id: int, recipient_id: int, extra: dict[str, Any],
+                 lines: Sequence[str] = ()) -> None:
+    outbox = session.outbox()
+    session.report({"ok": True, **extra, "message_id": message_id, "recipient_id": recipient_id,
+                    "sent": True, **({"sandbox_outbox": [_outbox_json(e) for e in outbox]}
+                                     if session.sandbox is not None else {})},
+                   [*lines, f"send: message {message_id} -> contact {recipient_id}: sent",
+                    *[line for e in outbox for line in _outbox_text(e)]])
 
 
 @cli.group("message")
@@ -521,38 +430,14 @@ def message() -> None:
 @_send_options
 @click.option("--recipient-id", required=True, type=click.IntRange(min=1),
               help="Contact id of the recipient.")
-@_global_options
-@click.pass_context
-@_guarded
-def message_send(ctx: click.Context, message_id: int, recipient_id: int,
-                 params: dict[str, str], attach: tuple[Path, ...],
-                 sender_profile: str | None) -> None:
+@engage_command
+def message_send(session: Session, message_id: int, recipient_id: int, params: dict[str, str],
+                 attach: list[Attachment], sender_profile: str | None) -> None:
     """Send a prepared message to one contact id (messageSendSingle)."""
-    files = _load_attachments(attach)
-    with _session(ctx) as session:
-        mark = session.outbox_mark()
-        session.client.message_send_single(message_id, recipient_id, parameters=params,
-                                           attachments=files, sender_profile=sender_profile)
-        outbox = session.outbox_since(mark)
-    _report_send(session, message_id, recipient_id, outbox, extra={})
-
-
-def _report_send(session: _Session, message_id: int, recipient_id: int,
-                 outbox: list[OutboxEntry], extra: dict[str, Any],
-                 lines: Sequence[str] = ()) -> None:
-    if session.opts.json:
-        data: dict[str, Any] = {"ok": True, **extra, "message_id": message_id,
-                                "recipient_id": recipient_id, "sent": True}
-        if session.sandbox is not None:
-            data["sandbox_outbox"] = [_outbox_json(entry) for entry in outbox]
-        _emit_json(data)
-        return
-    for line in lines:
-        click.echo(line)
-    click.echo(f"send: message {message_id} -> contact {recipient_id}: sent")
-    for entry in outbox:
-        for line in _outbox_text(entry):
-            click.echo(line)
+    with session.client() as client:
+        client.message_send_single(message_id, recipient_id, parameters=params,
+                                   attachments=attach, sender_profile=sender_profile)
+    _report_send(session, message_id, recipient_id, extra={})
 
 
 @cli.command("send-prepared")
@@ -560,89 +445,64 @@ def _report_send(session: _Session, message_id: int, recipient_id: int,
 @_identifier_options()
 @click.option("--create-if-missing", is_flag=True,
               help="Create the contact if no contact has this identifier.")
-@_global_options
-@click.pass_context
-@_guarded
-def send_prepared(ctx: click.Context, /, message_id: int, params: dict[str, str],
-                  attach: tuple[Path, ...], sender_profile: str | None,
+@engage_command
+def send_prepared(session: Session, message_id: int, params: dict[str, str],
+                  attach: list[Attachment], sender_profile: str | None,
                   create_if_missing: bool, **identifiers: Any) -> None:
     """Look the recipient up (creating it if asked), then send a prepared message.
 
     The vendor's procedure: contactGet, [contactCreate], messageSendSingle.
     """
-    from .models import Identifier
-
-    kind, _, value = _one_identifier(identifiers)
-    ident = Identifier(kind, str(value))  # type: ignore[arg-type]  # validated to the enum
-    files = _load_attachments(attach)
-    label = f"lookup: {kind} {value}"
-    with _session(ctx) as session:
-        mark = session.outbox_mark()
+    [(f, value)] = _given_identifiers(identifiers)
+    if create_if_missing and f.name == "contact_id":
+        raise click.UsageError("--create-if-missing needs an identifier other than "
+                               "--contact-id: a contact cannot be created by its id")
+    label = f"lookup: {f.type.value} {value}"
+    with session.client() as client:
         try:
-            result = session.client.send_prepared_message(
-                message_id, identifier=ident, parameters=params, attachments=files,
+            result = client.send_prepared_message(
+                message_id, **{f.name: value}, parameters=params, attachments=attach,
                 sender_profile=sender_profile, create_if_missing=create_if_missing)
-        except EngageError as exc:
-            if not session.opts.json:
-                _report_failed_step(session.client, exc, label, message_id)
+        except errors.EngageError as exc:  # show the steps as far as they went
+            found = f"contact id {value}" if f.name == "contact_id" else "found"
+            steps = {"contactGet": [f"{label} -> " + (
+                         "not found" if isinstance(exc, errors.NoSuchObjectError) else "failed")],
+                     "contactCreate": [f"{label} -> not found", "create: failed"],
+                     "messageSendSingle": [f"{label} -> {found}",
+                                           f"send: message {message_id} -> failed"],
+                     }.get(exc.operation or "")
+            if steps and not session.settings.json:
+                click.echo("\n".join(steps))
             raise
-        outbox = session.outbox_since(mark)
     contact_id = result.contact.id
-    lines = [f"{label} -> not found",
-             f"create: contact id {contact_id} created"] if result.created \
-        else [f"{label} -> contact id {contact_id}"]
-    _report_send(session, message_id, contact_id, outbox, lines=lines,
-                 extra={"lookup": {"type": kind, "value": str(value)},
+    _report_send(session, message_id, contact_id,
+                 lines=[f"{label} -> not found", f"create: contact id {contact_id} created"]
+                 if result.created else [f"{label} -> contact id {contact_id}"],
+                 extra={"lookup": {"type": f.type.value, "value": str(value)},
                         "contact": _contact_json(result.contact), "created": result.created})
 
 
-def _report_failed_step(client: EngageClient, exc: EngageError, label: str,
-                        message_id: int) -> None:
-    """Print the steps of a failed send_prepared_message as far as they went."""
-    exchange = client.last_exchange
-    operation = getattr(exc, "operation", None) or (exchange.operation if exchange else None)
-    if operation == "contactGet" or operation is None:
-        click.echo(f"{label} -> {'not found' if isinstance(exc, NoSuchObjectError) else 'failed'}")
-    elif operation == "contactCreate":
-        click.echo(f"{label} -> not found")
-        click.echo("create: failed")
-    elif operation == "messageSendSingle":
-        body = exchange.request_body if exchange else b""
-        found = re.search(rb"<recipientId>(\d+)</recipientId>", body)
-        who = f"contact id {found.group(1).decode()}" if found else "found"
-        click.echo(f"{label} -> {who}")
-        click.echo(f"send: message {message_id} -> failed")
-
-
 @cli.command("ping")
-@_global_options
-@click.pass_context
-@_guarded
-def ping(ctx: click.Context) -> None:
+@engage_command
+def ping(session: Session) -> None:
     """Check the endpoint and credentials: print the API version (systemGetApiVersion)."""
-    with _session(ctx) as session:
-        version = session.client.api_version()
-    endpoint = _safe_url(session.settings.endpoint or "")
-    if session.opts.json:
-        _emit_json({"ok": True, "endpoint": endpoint, "api_version": version})
-    else:
-        click.echo(f"ok: {endpoint} answers, API version {version}")
+    with session.client() as client:
+        version = client.api_version()
+    endpoint = Redactor()(session.settings.endpoint or "")
+    session.report({"ok": True, "endpoint": endpoint, "api_version": version},
+                   [f"ok: {endpoint} answers, API version {version}"])
 
 
 @cli.command("operations")
-@_global_options
-@click.pass_context
-@_guarded
-def operations(ctx: click.Context) -> None:
+@engage_command
+def operations(session: Session) -> None:
     """List every operation of the WSDL in use, with its arguments."""
-    with _session(ctx) as session:
-        found = session.client.operations()
-    if session.opts.json:
-        _emit_json({"ok": True, "operations": found})
-        return
-    for name, info in found.items():
-        args = ", ".join(_field_text(f) for f in info["arguments"]) or "no arguments"
-        click.echo(f"{name} ({'read' if info['read'] else 'write'}): {args}")
+    with session.client() as client:
+        found = client.operations()
+    session.report({"ok": True, "operations": found}, [
+        f"{name} ({'read' if info['read'] else 'write'}): "
+        + (", ".join(_field_text(f) for f in info["arguments"]) or "no arguments")
+        for name, info in found.items()])
 
 
 def _field_text(f: dict[str, Any]) -> str:
@@ -652,36 +512,24 @@ def _field_text(f: dict[str, Any]) -> str:
     return f"{f['name']}{mark}: {f['type']}{choices}{inner}"
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        import base64
-
-        return base64.b64encode(value).decode("ascii")
-    return str(value)
-
-
 @cli.command("call")
 @click.argument("operation")
-@click.argument("arguments", nargs=-1, metavar="NAME=VALUE...")
-@_global_options
-@click.pass_context
-@_guarded
-def call(ctx: click.Context, operation: str, arguments: tuple[str, ...]) -> None:
+@click.argument("arguments", nargs=-1, metavar="NAME=VALUE...", callback=_pairs)
+@engage_command
+def call(session: Session, operation: str, arguments: dict[str, str]) -> None:
     """Call any operation of the WSDL; print the reply as JSON.
 
     Simple values are given as text (NAME=42, NAME=true); nested and repeated ones as
     JSON (identifier='{"type": "EMAIL", "value": "a@example.com"}', groupIds='[1, 2]').
     """
-    pairs = _pairs(ctx, ctx.command.params[1], arguments)
-    with _session(ctx) as session:
-        schema = session.client.request_schema(operation)
-        args = {name: _argument(schema, operation, name, text) for name, text in pairs.items()}
-        reply = session.client.call(operation, **args)
-    if session.opts.json:
-        click.echo(json.dumps({"ok": True, "operation": operation, "reply": reply},
-                              ensure_ascii=False, default=_json_default))
+    with session.client() as client:
+        schema = client.request_schema(operation)
+        reply = client.call(operation, **{name: _argument(schema, operation, name, text)
+                                          for name, text in arguments.items()})
+    if session.settings.json:
+        emit({"ok": True, "operation": operation, "reply": reply})
     else:
-        click.echo(json.dumps(reply, ensure_ascii=False, indent=2, default=_json_default))
+        emit(reply, indent=2)
 
 
 def _argument(schema: Any, operation: str, name: str, text: str) -> Any:
@@ -697,8 +545,152 @@ def _argument(schema: Any, operation: str, name: str, text: str) -> Any:
             raise click.UsageError(f"{name}: expected JSON ({exc})") from None
     try:
         return field_.from_text(text, name)
-    except ProtocolError:
+    except errors.ProtocolError:
         raise click.UsageError(f"{name}: not a valid {field_.plan.type_name}: {text!r}") from None
+
+
+def _api_version(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)*", value):
+        raise click.BadParameter(f"{value!r} is not digits, optionally dotted (like 8 or 8.1)")
+    return value
+
+
+@cli.command("send-bulk")
+@click.option("--message-id", required=True, type=click.IntRange(min=1),
+              help="Id of the prepared message.")
+@click.option("--input", "input_path", required=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Recipients: a CSV file with a header row, or JSON lines (.jsonl).")
+@click.option("--id-column", default="email", show_default=True,
+              type=click.Choice([f.name for f in IDENTIFIERS]),
+              help="The column naming the recipient; every other column is a parameter.")
+@click.option("--journal", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="The job's journal (default: FILE.journal.sqlite beside the input).")
+@click.option("--resume", is_flag=True, help="Continue the job of an existing journal.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Also send to recipients whose earlier send may have gone out.")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Calls in flight at once.")
+@click.option("--rate", default=10.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Calls per second.")
+@click.option("--create-if-missing", is_flag=True,
+              help="Create recipients that are not contacts yet.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=_pairs,
+              help="A parameter for every recipient (a column of the same name wins).")
+@click.option("--failed-out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the failed rows here, as a CSV to feed back.")
+@engage_command
+def send_bulk(session: Session, message_id: int, input_path: Path, id_column: str,
+              journal: Path | None, resume: bool, resend_unknown: bool, workers: int,
+              rate: float, create_if_missing: bool, params: dict[str, str],
+              failed_out: Path | None) -> None:
+    """Send one prepared message to every recipient of a file, each exactly once.
+
+    Exit code 0 when every recipient is sent (now or in an earlier run), 1 when some
+    failed or may have been sent (listed; --resume retries the failed ones), 130 when
+    interrupted (the journal is consistent: --resume continues).
+    """
+    from .bulk import BulkInterrupted, read_rows, write_failed
+
+    journal = journal or input_path.with_name(f"{input_path.stem}.journal.sqlite")
+    if journal.exists() and not resume:
+        raise click.UsageError(f"the journal {journal} exists: pass --resume to continue that "
+                               "job (nothing is sent twice), or --journal for a new one")
+    try:
+        rows = list(read_rows(input_path, id_column))
+    except errors.InvalidInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    bar = None
+    if not session.settings.json and sys.stderr.isatty():  # quiet in a pipe and with --json
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(rows), unit="recipient", file=sys.stderr)
+
+    def progress(report: BulkReport) -> None:
+        if bar is not None:
+            bar.update(report.done - bar.n)
+
+    interrupted = False
+    with session.client(rate_limit=rate) as client:
+        try:
+            report = client.send_bulk(message_id, rows, journal=journal, workers=workers,
+                                      create_if_missing=create_if_missing, parameters=params,
+                                      on_progress=progress if bar else None,
+                                      resend_unknown=resend_unknown)
+        except BulkInterrupted as stop:
+            report, interrupted = stop.report, True
+        finally:
+            if bar is not None:
+                bar.close()
+    written = write_failed(failed_out, report, id_column) if failed_out else None
+    lines = [f"sent: {report.sent}, already sent: {report.already_sent}, skipped: "
+             f"{report.skipped}, failed: {report.failed}, unknown: {report.unknown}"
+             + (" (interrupted: --resume continues)" if interrupted else "")]
+    if report.failures:
+        lines.append("failed by error code: " + ", ".join(
+            f"{code} {n}" for code, n in sorted(report.failed_by_code.items())))
+    lines += [f"failed: line {r.line} {r.identifier_type or '-'} {r.identifier_value or '-'}: "
+              f"{r.error_class}: {r.message}" for r in report.failures]
+    lines += [f"unknown: line {r.line} {r.identifier_type} {r.identifier_value}: may have been "
+              "sent; not sent again (--resend-unknown sends it)" for r in report.unknowns]
+    if written is not None:
+        lines.append(f"{written} failed rows written to {failed_out}")
+    session.report({"ok": report.ok, "journal": str(journal), "report": report.as_dict()},
+                   lines)
+    if interrupted:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@cli.group("contract")
+def contract() -> None:
+    """Check a tenant's WSDL against the bundled one."""
+
+
+@contract.command("check")
+@click.option("--all", "all_operations", is_flag=True, help="Compare every operation.")
+@click.option("--operations", "names", metavar="NAME,NAME",
+              help="Compare these operations (default: those the facade uses).")
+@engage_command
+def contract_check(session: Session, all_operations: bool, names: str | None) -> None:
+    """Compare --wsdl (a tenant's WSDL, URL or file) with the bundled WSDL.
+
+    Exit code 0 when no difference breaks a client built on the bundle, 1 when one does.
+    """
+    from . import zeep_binding
+    from .contract import FACADE_OPERATIONS, compare
+    from .transport import HttpTransport, basic_auth_header
+
+    settings = session.settings
+    if not settings.wsdl:
+        raise click.UsageError("give the tenant's WSDL with --wsdl URL_OR_PATH (or ENGAGE_WSDL)")
+    if all_operations and names:
+        raise click.UsageError("give --all or --operations, not both")
+    operations = None if all_operations else (
+        [n.strip() for n in names.split(",") if n.strip()] if names else FACADE_OPERATIONS)
+    auth = (basic_auth_header(settings.username, settings.password)
+            if settings.username and settings.password else None)
+    with tempfile.TemporaryDirectory() as fresh, HttpTransport(
+            timeout=settings.timeout, verify=settings.verify) as http:
+        try:
+            tenant = zeep_binding.load_wsdl(settings.wsdl, http=http, authorization=auth,
+                                            cache_dir=fresh)
+        except errors.ConfigurationError as exc:  # a network failure keeps its exit code
+            if isinstance(exc.__cause__, errors.TransportError):
+                raise exc.__cause__ from exc
+            raise
+    report = compare(zeep_binding.load_wsdl(None).operations, tenant.operations, operations)
+    lines = [f"{'BREAKING' if d.breaking else 'ok      '} {d.kind:<22} {d.operation} "
+             f"{d.path or '-'}: {d.bundled or '-'} -> {d.tenant or '-'}"
+             for d in report.differences]
+    lines.append(f"{len(report.differences)} differences; "
+                 + ("compatible" if report.compatible else "NOT compatible")
+                 + " with a client built on the bundled WSDL")
+    session.report(report.as_dict(), lines)
+    if not report.compatible:
+        raise SystemExit(1)
 
 
 @cli.command("sandbox")
@@ -708,46 +700,47 @@ def _argument(schema: Any, operation: str, name: str, text: str) -> Any:
               help="Port to listen on (0: any free port).")
 @click.option("--state", "state_file", metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Keep the sandbox's data in this JSON file across restarts.")
+              help="Keep the sandbox's data in this JSON file across restarts (its directory "
+                   "must exist; the file must be writable).")
 @click.option("--rate-limit", default=10.0, show_default=True, type=click.FloatRange(min=0),
               help="Calls per second per user before the vendor's throttle fault (0: off).")
-@click.option("--api-version", default="8", show_default=True,
-              help="API version the sandbox reports and serves under /api/soap/v<N>/.")
-@_output_options
-@click.pass_context
-def sandbox_command(ctx: click.Context, host: str, port: int, state_file: Path | None,
-                    rate_limit: float, api_version: str) -> None:
-    """Serve a fake ecmapi endpoint until Ctrl-C or SIGTERM."""
+@click.option("--api-version", default="8", show_default=True, callback=_api_version,
+              help="API version the sandbox reports (8, 8.1...); served under /api/soap/v<N>/.")
+@click.option("--latency", default=0.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0), help="Delay every reply by this many seconds.")
+@click.option("--attribute", "attributes", multiple=True, metavar="NAME",
+              help="Another contact attribute name the sandbox accepts (repeatable).")
+@output_options
+def sandbox_command(host: str, port: int, state_file: Path | None, rate_limit: float,
+                    api_version: str, latency: float, attributes: tuple[str, ...],
+                    **_output: Any) -> None:
+    """Serve a fake ecmapi endpoint until Ctrl-C or SIGTERM (-v: every envelope)."""
     from .sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, run
 
-    opts = _opts(ctx)
+    settings = resolve_settings(click.get_current_context())
 
     def ready(sandbox: Sandbox) -> None:
-        if opts.json:
-            _emit_json({"ok": True, "endpoint": sandbox.url, "wsdl": sandbox.wsdl_url,
-                        "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD})
-            return
-        click.echo(f"Engage sandbox listening on {sandbox.url}")
-        click.echo(f"  WSDL:     {sandbox.wsdl_url}")
-        click.echo(f"  username: {DEFAULT_USERNAME}")
-        click.echo(f"  password: {DEFAULT_PASSWORD}")
-        click.echo("Use it with:")
-        click.echo(f"  export ENGAGE_ENDPOINT={sandbox.url} ENGAGE_USERNAME={DEFAULT_USERNAME}"
-                   f" ENGAGE_PASSWORD={DEFAULT_PASSWORD}")
-        click.echo("Press Ctrl-C to stop.")
+        if settings.json:
+            emit({"ok": True, "endpoint": sandbox.url, "wsdl": sandbox.wsdl_url,
+                  "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD})
+        else:
+            click.echo(f"Engage sandbox listening on {sandbox.url}\n  WSDL:     {sandbox.wsdl_url}"
+                       f"\n  username: {DEFAULT_USERNAME}\n  password: {DEFAULT_PASSWORD}\n"
+                       f"Use it with:\n  export ENGAGE_ENDPOINT={sandbox.url} ENGAGE_USERNAME="
+                       f"{DEFAULT_USERNAME} ENGAGE_PASSWORD={DEFAULT_PASSWORD}\n"
+                       "Press Ctrl-C to stop.")
 
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"warning: the sandbox on {host} is reachable from other machines, with "
                    "well-known credentials", err=True)
-    with _logging_to_stderr(opts.verbose, _Redactor()):
+    with _StderrLog(settings.verbose, Redactor(), sandbox=True):
         try:
             run(host, port, state_file=state_file, rate_limit=rate_limit or None,
-                api_version=api_version, ready=ready)
+                api_version=api_version, ready=ready, latency=latency, attributes=attributes)
         except (OSError, ValueError) as exc:
-            click.echo(f"error: {type(exc).__name__}: cannot start the sandbox on "
-                       f"{host}:{port}: {exc}", err=True)
-            ctx.exit(EXIT_CONFIG)
-    if not opts.json:
+            raise Failure(type(exc).__name__, f"cannot start the sandbox on {host}:{port}: "
+                          f"{exc}", EXIT_CONFIG) from None
+    if not settings.json:
         click.echo("sandbox stopped", err=True)
 
 

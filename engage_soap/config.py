@@ -1,29 +1,25 @@
-"""Connection settings for the command line: flags, then environment, then a TOML file.
+"""Settings of the command line: the connection options, the config file, their sources.
 
-The file (``--config FILE``, else ``$ENGAGE_SOAP_CONFIG``, else
-``$XDG_CONFIG_HOME/engage-soap/config.toml``, i.e. ``~/.config/engage-soap/config.toml``)
-holds an ``[engage]`` table::
-
-    [engage]
-    endpoint = "https://host/api/soap/v8/"
-    username = "api-user"
-    password = "secret"        # better: the ENGAGE_PASSWORD environment variable
-    wsdl = "/path/to/ecmapi.wsdl"
-    timeout = 30
-
-This module imports nothing heavy (no requests, no zeep).
+Each option is declared once (:func:`shared_options`) with its ENGAGE_* variable; an eager
+``--config`` loads the file's ``[engage]`` table (keys: :data:`KEYS`) into ``ctx.default_map``,
+so click applies command line > environment > config file > default, key by key, and
+``ctx.get_parameter_source()`` tells where each value came from. The file is ``--config
+FILE``, else ``$ENGAGE_SOAP_CONFIG``, else ``$XDG_CONFIG_HOME/engage-soap/config.toml`` (i.e.
+``~/.config/engage-soap/config.toml``). Other tables and keys are refused.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
 
 from .errors import ConfigurationError
 
@@ -32,74 +28,51 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = [
-    "CONFIG_ENV",
-    "DEFAULT_TIMEOUT",
-    "ENV_VARS",
-    "KEYS",
-    "ConnectionSettings",
-    "default_config_path",
-    "load_config_file",
-    "resolve_settings",
-]
+__all__ = ["CONFIG_ENV", "ENV_VARS", "KEYS", "SHARED_NAMES", "Settings", "default_config_path",
+           "load_config_file", "output_options", "resolve_settings", "shared_options"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_ENV = "ENGAGE_SOAP_CONFIG"
 DEFAULT_TIMEOUT = 30.0
-KEYS = ("endpoint", "username", "password", "wsdl", "timeout")
-ENV_VARS: Mapping[str, str] = {
-    "endpoint": "ENGAGE_ENDPOINT",
-    "username": "ENGAGE_USERNAME",
-    "password": "ENGAGE_PASSWORD",
-    "wsdl": "ENGAGE_WSDL",
-    "timeout": "ENGAGE_TIMEOUT",
+DEFAULT_RETRIES = 2
+_FILE = "engage_soap.config_file"  # ctx.meta key: the config file loaded
+
+
+# name: (environment variable, what the file may hold, click.option keywords)
+_OPTIONS: dict[str, tuple[str, tuple[type, ...], dict[str, Any]]] = {
+    "endpoint": ("ENGAGE_ENDPOINT", (str,), {
+        "metavar": "URL", "help": "SOAP endpoint, https://<host>/api/soap/v<N>/."}),
+    "username": ("ENGAGE_USERNAME", (str,), {"help": "API user name."}),
+    "password": ("ENGAGE_PASSWORD", (str,), {
+        "help": "API password; prefer the environment variable."}),
+    "wsdl": ("ENGAGE_WSDL", (str,), {
+        "metavar": "FILE|URL", "help": "WSDL to use instead of the bundled one."}),
+    "timeout": ("ENGAGE_TIMEOUT", (int, float), {
+        "type": click.FloatRange(min=0, min_open=True), "default": DEFAULT_TIMEOUT,
+        "show_default": True, "help": "Deadline of each call, in seconds."}),
+    "retries": ("ENGAGE_RETRIES", (int,), {
+        "type": click.IntRange(min=0), "default": DEFAULT_RETRIES, "show_default": True,
+        "metavar": "N", "help": "Retries after a failed first try, where safe."}),
+    "ca_bundle": ("ENGAGE_CA_BUNDLE", (str,), {
+        "metavar": "PATH", "help": "CA file or directory to verify TLS with (default: "
+                                   "$REQUESTS_CA_BUNDLE, $CURL_CA_BUNDLE, else certifi's)."}),
 }
-_TABLE = "engage"
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Resolved settings; ``sources`` names where each value came from (never the value)."""
-
-    endpoint: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    wsdl: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    sources: Mapping[str, str] = field(default_factory=dict)
-    config_file: Path | None = None
-    warnings: tuple[str, ...] = ()
-
-    def missing(self) -> list[str]:
-        """The required settings that have no value (endpoint, username, password)."""
-        return [key for key in ("endpoint", "username", "password")
-                if not getattr(self, key)]
+KEYS = tuple(_OPTIONS)
+ENV_VARS: Mapping[str, str] = {name: spec[0] for name, spec in _OPTIONS.items()}
+SHARED_NAMES = (*KEYS, "config", "sandbox", "json", "verbose")  # what a command gets
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$ENGAGE_SOAP_CONFIG``, else the per-user file under ``$XDG_CONFIG_HOME`` or ~/.config."""
     env = os.environ if environ is None else environ
-    explicit = env.get(CONFIG_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
     base = env.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
     return Path(base) / "engage-soap" / "config.toml"
 
 
-def _timeout(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConfigurationError(f"{where}: timeout must be a number of seconds")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{where}: timeout must be a number of seconds, "
-                                 f"got {value!r}") from None
-    if not (number > 0 and math.isfinite(number)):
-        raise ConfigurationError(f"{where}: timeout must be a finite number > 0, got {value!r}")
-    return number
-
-
-def load_config_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:
-    """The ``[engage]`` table of a TOML file and warnings about it; raises ConfigurationError."""
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``[engage]`` table of a TOML file, checked; raises ConfigurationError."""
     p = Path(path)
     try:
         with p.open("rb") as handle:
@@ -109,70 +82,140 @@ def load_config_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list
                                  f"{exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {str(p)!r} is not valid TOML: {exc}") from exc
-    table = data.get(_TABLE, {})
+    if set(data) - {"engage"}:
+        raise ConfigurationError(f"config file {p}: only an [engage] table is allowed, found "
+                                 f"{', '.join(sorted(set(data) - {'engage'}))}")
+    table = data.get("engage", {})
     if not isinstance(table, dict):
-        raise ConfigurationError(f"config file {str(p)!r}: [{_TABLE}] must be a table")
-    warnings: list[str] = []
-    unknown = sorted(set(table) - set(KEYS))
-    if unknown:
-        warnings.append(f"config file {p}: unknown key(s) in [{_TABLE}] ignored: "
-                        f"{', '.join(unknown)} (known: {', '.join(KEYS)})")
-    values: dict[str, Any] = {}
-    for key in KEYS:
-        if key not in table:
-            continue
-        value = table[key]
-        if key == "timeout":
-            values[key] = _timeout(value, f"config file {p}")
-        elif not isinstance(value, str):
-            raise ConfigurationError(f"config file {p}: {key} must be a string")
-        else:
-            values[key] = value
-    if "password" in values and os.name == "posix":
+        raise ConfigurationError(f"config file {p}: [engage] must be a table")
+    if set(table) - set(KEYS):
+        raise ConfigurationError(
+            f"config file {p}: unknown key(s) in [engage]: "
+            f"{', '.join(sorted(set(table) - set(KEYS)))} (known: {', '.join(KEYS)})")
+    for key, value in table.items():
+        _env, kinds, options = _OPTIONS[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            what = "a string" if kinds == (str,) else "a number"
+            raise ConfigurationError(f"config file {p}: {key} must be {what}, got {value!r}")
         try:
-            mode = p.stat().st_mode
-        except OSError:  # pragma: no cover - it was just read
-            mode = 0
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warnings.append(f"config file {p} holds a password and is readable by other "
-                            f"users; run: chmod 600 {p}")
-    return values, warnings
+            options.get("type", click.STRING).convert(value, None, None)
+        except click.BadParameter as exc:
+            raise ConfigurationError(f"config file {p}: {key}: {exc.message}") from None
+    return dict(table)
 
 
-def resolve_settings(flags: Mapping[str, object | None], *,
-                     config_file: str | os.PathLike[str] | None = None,
-                     environ: Mapping[str, str] | None = None) -> ConnectionSettings:
-    """Merge flags > environment > config file > defaults, key by key.
+def _given(ctx: click.Context, name: str) -> tuple[Any, ParameterSource | None]:
+    """A shared option's value and source: the command's own, unless only an enclosing
+    group got it on the command line (options may come before the subcommand)."""
+    if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+        parent = ctx.parent
+        while parent is not None:
+            if parent.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+                return parent.params[name], ParameterSource.COMMANDLINE
+            parent = parent.parent
+    return ctx.params.get(name), ctx.get_parameter_source(name)
 
-    ``flags`` maps setting names to the command-line values (None: not given). An explicit
-    ``config_file`` or ``$ENGAGE_SOAP_CONFIG`` must exist; the per-user default may be absent.
-    Empty environment values count as unset.
-    """
-    env = os.environ if environ is None else environ
-    explicit = config_file is not None or bool(env.get(CONFIG_ENV))
-    path = Path(config_file).expanduser() if config_file is not None \
-        else default_config_path(env)
-    file_values: dict[str, Any] = {}
-    warnings: list[str] = []
-    used_file: Path | None = None
-    if explicit or path.is_file():
-        file_values, warnings = load_config_file(path)
-        used_file = path
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """Eager --config: load the file into ctx.default_map (below flags and environment)."""
+    if ctx.get_parameter_source("config") is not ParameterSource.COMMANDLINE:
+        value = _given(ctx, "config")[0] or value  # given before the subcommand, or env
+    if _given(ctx, "sandbox")[0]:
+        return value  # --sandbox reads no config file (and refuses --config)
+    path = Path(value).expanduser() if value else default_config_path()
+    if value or path.is_file():
+        ctx.default_map = load_config_file(path)
+        ctx.meta[_FILE] = path
+    return value
+
+
+def output_options(fn: F) -> F:
+    """``--json`` and ``-v``."""
+    fn = click.option("--json", "json", is_flag=True, help="Print one JSON object on stdout.")(fn)
+    return click.option("-v", "--verbose", count=True,
+                        help="Show the SOAP envelopes on stderr (credentials redacted) "
+                             "and where each setting came from.")(fn)
+
+
+def shared_options(*, group: bool = False) -> Callable[[F], F]:
+    """The connection options, --config, --sandbox, --json and -v, each with its ENGAGE_*
+    variable; on a ``group`` only their command-line values count (no environment, no
+    file): the subcommand resolves them (see :func:`resolve_settings`)."""
+
+    def decorate(fn: F) -> F:
+        fn = output_options(fn)
+        for name, (env, _kinds, options) in reversed(_OPTIONS.items()):
+            fn = click.option(f"--{name.replace('_', '-')}", name, show_envvar=not group,
+                              envvar=None if group else env, **options)(fn)
+        fn = click.option("--config", metavar="FILE", is_eager=True, show_envvar=not group,
+                          envvar=None if group else CONFIG_ENV,
+                          callback=None if group else _load_config,
+                          help="TOML file with an [engage] table (default "
+                               "~/.config/engage-soap/config.toml).")(fn)
+        return click.option("--sandbox", is_flag=True, is_eager=True,
+                            help="Run against an embedded sandbox (its state lasts this "
+                                 "command; no environment or config file is read).")(fn)
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved options of a command; ``sources`` says where each came from (never the
+    value). ``verify`` is what EngageClient and HttpTransport take (None: their default)."""
+
+    endpoint: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    wsdl: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    ca_bundle: str | None = None
+    sandbox: bool = False
+    json: bool = False
+    verbose: int = 0
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def verify(self) -> str | None:
+        return self.ca_bundle
+
+    def describe(self) -> list[str]:
+        """One line per setting and its source, the password hidden (for -v)."""
+        shown = {"password": "***" if self.password else None, "timeout": f"{self.timeout:g} s",
+                 "wsdl": self.wsdl or "bundled", "ca_bundle": self.ca_bundle or "default"}
+        return [f"{key} {shown.get(key, getattr(self, key))} ({self.sources.get(key, 'default')})"
+                for key in KEYS]
+
+
+def resolve_settings(ctx: click.Context) -> Settings:
+    """The shared options of ``ctx``'s command (or of a group above it) as Settings; warns on
+    stderr about a password other users can read."""
+    config_file: Path | None = ctx.meta.get(_FILE)
+    sandbox = bool(_given(ctx, "sandbox")[0])
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for key in KEYS:
-        flag = flags.get(key)
-        env_value = env.get(ENV_VARS[key]) or None
-        if flag is not None:
-            values[key], sources[key] = flag, f"--{key}"
-        elif env_value is not None:
-            values[key] = (_timeout(env_value, ENV_VARS[key]) if key == "timeout"
-                           else env_value)
-            sources[key] = ENV_VARS[key]
-        elif key in file_values:
-            values[key], sources[key] = file_values[key], f"config file {path}"
-    timeout = values.pop("timeout", DEFAULT_TIMEOUT)
-    if "timeout" in sources:
-        timeout = _timeout(timeout, sources["timeout"])
-    return ConnectionSettings(timeout=timeout, sources=sources, config_file=used_file,
-                              warnings=tuple(warnings), **values)
+    for name in KEYS:
+        value, source = _given(ctx, name)
+        if value is None or (sandbox and source is not ParameterSource.COMMANDLINE):
+            continue  # with --sandbox, only the command line counts
+        values[name] = value
+        sources[name] = {ParameterSource.COMMANDLINE: "from command line",
+                         ParameterSource.ENVIRONMENT: f"from environment {ENV_VARS[name]}",
+                         ParameterSource.DEFAULT_MAP: f"from config file {config_file}",
+                         }.get(source or ParameterSource.DEFAULT, "default")
+    clash = [f"--{k}" for k in ("endpoint", "username", "password", "config")
+             if _given(ctx, k)[1] is ParameterSource.COMMANDLINE]
+    if sandbox and clash:
+        raise click.UsageError(f"--sandbox cannot be combined with {', '.join(clash)}")
+    if sources.get("password") == "from command line":
+        click.echo("warning: a password on the command line is visible to other users (ps, "
+                   "shell history); set ENGAGE_PASSWORD instead", err=True)
+    elif (config_file and sources.get("password", "").startswith("from config") and
+          os.name == "posix" and config_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)):
+        click.echo(f"warning: config file {config_file} holds the password and is readable "
+                   f"by other users; run: chmod 600 {config_file}", err=True)
+    return Settings(**values, sandbox=sandbox, json=bool(_given(ctx, "json")[0]),
+                    verbose=_given(ctx, "verbose")[0] or 0, config_file=config_file,
+                    sources=sources)

@@ -545,6 +545,12 @@ class HttpTransport:
             self._routes = {}
         self._finalizer()
 
+    def __enter__(self) -> HttpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _after_fork(self) -> None:
         # In a forked child: close our copies of the inherited sockets (the parent's stay
         # open) and start from new pools; the old ones' locks may be held by threads that

@@ -28,7 +28,13 @@ from lxml import etree
 from zeep.wsdl import Document
 
 from .envelope import ComplexPlan, Field, OperationPlan, SimplePlan, simple_plan
-from .errors import ConfigurationError, EngageError, ProtocolError, TransportError
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EngageError,
+    ProtocolError,
+    TransportError,
+)
 from .resources import bundled_wsdl
 from .transport import Transport
 
@@ -133,6 +139,9 @@ class _ZeepTransport(zeep.Transport):
             raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
         # The credentials go to the WSDL's own host only, never to a host it imports from.
         reply = self._http.request("GET", url, headers=self._headers(url))
+        if reply.status in (401, 403):
+            raise AuthenticationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}: the "
+                                      "server refused the credentials", status_code=reply.status)
         if reply.status != 200:
             raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
         if self._disk is not None:

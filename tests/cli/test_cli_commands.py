@@ -50,8 +50,12 @@ def one_json(stdout: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(("flag", "value", "contact_id"), [
     ("--email", "j.mcexample@example.com", 33457),
-    ("--mobile", "+4915112345678", 33458),
+    ("--mobile-number", "+4915112345678", 33458),
     ("--app-alias", "app-7f3c9a21", 33459),
+    ("--external-id", "CRM-000042", 33460),
+    ("--contact-id", "33457", 33457),
+    # the old spellings still work (hidden from --help)
+    ("--mobile", "+4915112345678", 33458),
     ("--external", "CRM-000042", 33460),
     ("--id", "33457", 33457),
 ])
@@ -76,7 +80,7 @@ def test_contact_get_text_shows_fields_and_attributes(sb: EngageSandbox,
 
 
 def test_contact_get_json(sb: EngageSandbox, invoke: Invoke) -> None:
-    result = invoke("contact", "get", "--mobile", "+4915112345678", "--json")
+    result = invoke("contact", "get", "--mobile-number", "+4915112345678", "--json")
     assert result.exit_code == 0
     data = one_json(result.stdout)
     assert data == {"ok": True, "lookup": {"type": "MOBILE", "value": "+4915112345678"},
@@ -88,21 +92,22 @@ def test_contact_get_json(sb: EngageSandbox, invoke: Invoke) -> None:
 
 def test_global_options_go_before_or_after_the_subcommand(sb: EngageSandbox,
                                                           invoke: Invoke) -> None:
-    before = invoke("--json", "contact", "get", "--id", "33459")
-    after = invoke("contact", "get", "--id", "33459", "--json")
+    before = invoke("--json", "contact", "get", "--contact-id", "33459")
+    after = invoke("contact", "get", "--contact-id", "33459", "--json")
     assert before.exit_code == after.exit_code == 0
     assert one_json(before.stdout) == one_json(after.stdout)
 
 
 @pytest.mark.parametrize("args", [
     (),
-    ("--email", "a@example.com", "--id", "1"),
+    ("--email", "a@example.com", "--contact-id", "1"),
 ])
 def test_contact_get_needs_exactly_one_identifier(sb: EngageSandbox, invoke: Invoke,
                                                   args: tuple[str, ...]) -> None:
     result = invoke("contact", "get", *args)
     assert result.exit_code == EXIT_USAGE
-    assert "exactly one of --email, --mobile, --app-alias, --external, --id" in result.stderr
+    assert ("exactly one of --email, --mobile-number, --app-alias, --external-id, "
+            "--contact-id") in result.stderr
     assert sb.state.calls == []
 
 
@@ -141,7 +146,8 @@ def test_contact_create_text(sb: EngageSandbox, invoke: Invoke) -> None:
 
 
 def test_contact_create_json(sb: EngageSandbox, invoke: Invoke) -> None:
-    result = invoke("contact", "create", "--external", "CRM-1", "--mobile", "+491", "--json")
+    result = invoke("contact", "create", "--external-id", "CRM-1", "--mobile-number", "+491",
+                    "--json")
     assert result.exit_code == 0
     data = one_json(result.stdout)
     assert data["created"] is True
@@ -167,7 +173,9 @@ def test_contact_create_bad_attr_is_usage_error(sb: EngageSandbox, invoke: Invok
 def test_contact_create_needs_an_identifier(sb: EngageSandbox, invoke: Invoke) -> None:
     result = invoke("contact", "create", "--attr", "A=1")
     assert result.exit_code == EXIT_USAGE
-    assert "at least one of --email" in result.stderr
+    assert ("at least one of --email, --mobile-number, --app-alias, --external-id"
+            in result.stderr)
+    assert "--contact-id" not in result.stderr
 
 
 def test_contact_create_invalid_input_exit_4(sb: EngageSandbox, invoke: Invoke) -> None:
@@ -266,7 +274,7 @@ def test_send_prepared_text(sb: EngageSandbox, invoke: Invoke) -> None:
 
 def test_send_prepared_json(sb: EngageSandbox, invoke: Invoke) -> None:
     result = invoke("send-prepared", "--json", "--message-id", "23543",
-                    "--external", "CRM-000042")
+                    "--external-id", "CRM-000042")
     data = one_json(result.stdout)
     assert result.exit_code == 0
     assert data["lookup"] == {"type": "EXTERNAL", "value": "CRM-000042"}
@@ -295,14 +303,20 @@ def test_send_prepared_not_found_exit_3(sb: EngageSandbox, invoke: Invoke) -> No
     assert sb.outbox == []
 
 
-def test_send_prepared_unknown_message_shows_steps(sb: EngageSandbox, invoke: Invoke) -> None:
-    result = invoke("send-prepared", "--message-id", "999", "--email",
-                    "j.mcexample@example.com")
+@pytest.mark.parametrize(("flag", "value", "found"), [
+    ("--email", "j.mcexample@example.com", "found"),  # the facade does not say which id
+    ("--contact-id", "33457", "contact id 33457"),
+])
+def test_send_prepared_unknown_message_shows_steps(sb: EngageSandbox, invoke: Invoke, flag: str,
+                                                   value: str, found: str) -> None:
+    result = invoke("send-prepared", "--message-id", "999", flag, value)
     assert result.exit_code == EXIT_NOT_FOUND
+    kind = "EMAIL" if flag == "--email" else "ID"
     assert result.stdout.splitlines() == [
-        "lookup: EMAIL j.mcexample@example.com -> contact id 33457",
+        f"lookup: {kind} {value} -> {found}",
         "send: message 999 -> failed",
     ]
+    assert result.stderr.startswith("error: NoSuchObjectError: messageSendSingle: ")
 
 
 def test_send_prepared_with_embedded_sandbox(invoke: Invoke, tmp_path: Path) -> None:
@@ -384,7 +398,7 @@ def test_throttled_exit_5(sb: EngageSandbox, invoke: Invoke) -> None:
 def test_wrong_password_exit_6(sb: EngageSandbox, invoke: Invoke,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGAGE_PASSWORD", "not-the-password")
-    result = invoke("contact", "get", "--id", "33457")
+    result = invoke("contact", "get", "--contact-id", "33457")
     assert result.exit_code == EXIT_AUTH
     assert result.stderr.startswith("error: AuthenticationError: ")
     assert "not-the-password" not in result.output

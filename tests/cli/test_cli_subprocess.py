@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,3 +139,78 @@ def test_sandbox_command_bad_state_file_exit_7(invoke: Invoke, tmp_path: Path) -
     result = invoke("sandbox", "--port", str(_free_port()), "--state", str(state))
     assert result.exit_code == 7
     assert "unreadable sandbox state file" in result.stderr
+
+
+class _Served:
+    """``engage-soap sandbox --json ...`` running in a child process."""
+
+    def __init__(self, console_script: str, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen([console_script, "sandbox", "--port", "0", "--json", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env)
+        self.watchdog = threading.Timer(60, self.proc.kill)
+        self.watchdog.start()
+        assert self.proc.stdout is not None
+        self.ready = json.loads(self.proc.stdout.readline())
+        self.env = {**env, "ENGAGE_ENDPOINT": self.ready["endpoint"],
+                    "ENGAGE_USERNAME": self.ready["username"],
+                    "ENGAGE_PASSWORD": self.ready["password"]}
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM; the exit code and stderr."""
+        self.watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _out, err = self.proc.communicate(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate()
+        return self.proc.returncode, err
+
+
+def test_ctrl_c_during_a_call_exits_130(console_script: str, child_env: dict[str, str]) -> None:
+    served = _Served(console_script, child_env, "--latency", "30")  # every reply waits 30 s
+    try:
+        started = time.monotonic()
+        proc = subprocess.Popen([console_script, "-v", "ping"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=served.env)
+        assert proc.stderr is not None
+        lines = []
+        while not lines or "systemGetApiVersion request to" not in lines[-1]:
+            lines.append(proc.stderr.readline())
+            assert lines[-1], "the request was never logged"
+        proc.send_signal(signal.SIGINT)  # while it waits for the reply
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        served.stop()
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 20  # interrupted, not timed out
+    assert out == ""
+    assert err.splitlines()[-1] == "interrupted"
+    assert "interrupted" not in "".join(err.splitlines()[:-1])
+    assert "Traceback" not in err and "Aborted" not in err
+
+
+def test_sandbox_verbose_shows_its_envelopes_and_knows_extra_attributes(
+        console_script: str, child_env: dict[str, str]) -> None:
+    served = _Served(console_script, child_env, "-v", "--attribute", "LOYALTY",
+                     "--latency", "0.3")
+    try:
+        started = time.monotonic()
+        proc = subprocess.run([console_script, "contact", "create", "--email", "v@example.com",
+                               "--attr", "LOYALTY=gold"], capture_output=True, text=True,
+                              env=served.env, timeout=60, check=False)
+        took = time.monotonic() - started
+    finally:
+        code, err = served.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert took >= 0.3
+    assert code == 0
+    assert "debug: sandbox: request contactCreate:" in err
+    assert "<name>LOYALTY</name><value>gold</value>" in err
+    assert "debug: sandbox: reply to contactCreate: HTTP 200" in err
+    assert "Authorization" not in err

@@ -159,6 +159,7 @@ def test_schema_rules_hold(make: Callable[..., EngageClient]) -> None:
     assert contact.id == 4711 and dict(contact.attributes) == {"n": "v"}
 
 
+@pytest.mark.filterwarnings("ignore:the endpoint http:UserWarning")  # on purpose
 def test_env_proxy_is_honoured_and_no_proxy_goes_direct(
         make: Callable[..., EngageClient], monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeServer() as proxy:

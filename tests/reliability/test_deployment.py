@@ -153,6 +153,7 @@ def _echo(req: Recorded) -> Reply:
     return Reply(200, contact_reply(unescape(m.group(1).decode()) if m else "?"))
 
 
+@pytest.mark.filterwarnings("ignore:the endpoint http:UserWarning")  # on purpose
 @pytest.mark.parametrize("via", ["direct", "proxy"])
 def test_32_threads_share_one_client(via: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):

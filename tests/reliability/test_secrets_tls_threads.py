@@ -146,6 +146,7 @@ def test_tls_verified_by_default_and_verify_accepts_a_ca_bundle(make_client, cer
         assert srv.count == 1
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_false_and_client_certificates(make_client, cert) -> None:
     with _https(cert, client_ca=cert[0]) as srv:
         url = f"https://127.0.0.1:{srv.port}/api/soap/v8/"
@@ -177,6 +178,7 @@ def test_a_transport_of_the_callers_carries_every_request(make_client) -> None:
     assert fake.closed
 
 
+@pytest.mark.filterwarnings("ignore:the endpoint http:UserWarning")  # on purpose
 def test_environment_proxy_is_honoured_and_no_proxy_respected(make_client, monkeypatch) -> None:
     with FakeServer() as proxy, FakeServer() as direct:
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
