@@ -105,6 +105,20 @@ class BulkReport:
     def failed_by_code(self) -> dict[str, int]:
         return dict(Counter(r.error_code or r.error_class or "?" for r in self.failures))
 
+    def lines(self) -> list[str]:
+        """The report as text: the counts, then each failed and unknown row with its line."""
+        out = [f"sent: {self.sent}, already sent: {self.already_sent}, skipped: "
+               f"{self.skipped}, failed: {self.failed}, unknown: {self.unknown}"
+               + (" (interrupted: --resume continues)" if self.interrupted else "")]
+        if self.failures:
+            out.append("failed by error code: " + ", ".join(
+                f"{code} {n}" for code, n in sorted(self.failed_by_code.items())))
+        out += [f"failed: line {r.line} {r.identifier_type or '-'} {r.identifier_value or '-'}"
+                f": {r.error_class}: {r.message}" for r in self.failures]
+        out += [f"unknown: line {r.line} {r.identifier_type} {r.identifier_value}: may have "
+                "been sent; not sent again (--resend-unknown sends it)" for r in self.unknowns]
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         rows = ("failures", "unknowns", "skips")
         out: dict[str, Any] = {k: getattr(self, k) for k in (

@@ -622,18 +622,9 @@ def send_bulk(session: Session, message_id: int, input_path: Path, id_column: st
         finally:
             if bar is not None:
                 bar.close()
-    written = write_failed(failed_out, report, id_column) if failed_out else None
-    lines = [f"sent: {report.sent}, already sent: {report.already_sent}, skipped: "
-             f"{report.skipped}, failed: {report.failed}, unknown: {report.unknown}"
-             + (" (interrupted: --resume continues)" if interrupted else "")]
-    if report.failures:
-        lines.append("failed by error code: " + ", ".join(
-            f"{code} {n}" for code, n in sorted(report.failed_by_code.items())))
-    lines += [f"failed: line {r.line} {r.identifier_type or '-'} {r.identifier_value or '-'}: "
-              f"{r.error_class}: {r.message}" for r in report.failures]
-    lines += [f"unknown: line {r.line} {r.identifier_type} {r.identifier_value}: may have been "
-              "sent; not sent again (--resend-unknown sends it)" for r in report.unknowns]
-    if written is not None:
+    lines = report.lines()
+    if failed_out:
+        written = write_failed(failed_out, report, id_column)
         lines.append(f"{written} failed rows written to {failed_out}")
     session.report({"ok": report.ok, "journal": str(journal), "report": report.as_dict()},
                    lines)
@@ -682,13 +673,7 @@ def contract_check(session: Session, all_operations: bool, names: str | None) ->
                 raise exc.__cause__ from exc
             raise
     report = compare(zeep_binding.load_wsdl(None).operations, tenant.operations, operations)
-    lines = [f"{'BREAKING' if d.breaking else 'ok      '} {d.kind:<22} {d.operation} "
-             f"{d.path or '-'}: {d.bundled or '-'} -> {d.tenant or '-'}"
-             for d in report.differences]
-    lines.append(f"{len(report.differences)} differences; "
-                 + ("compatible" if report.compatible else "NOT compatible")
-                 + " with a client built on the bundled WSDL")
-    session.report(report.as_dict(), lines)
+    session.report(report.as_dict(), report.lines())
     if not report.compatible:
         raise SystemExit(1)
 

@@ -51,6 +51,15 @@ class DriftReport:
     def compatible(self) -> bool:
         return not any(d.breaking for d in self.differences)
 
+    def lines(self) -> list[str]:
+        """A line per difference, then the verdict."""
+        out = [f"{'BREAKING' if d.breaking else 'ok      '} {d.kind:<22} {d.operation} "
+               f"{d.path or '-'}: {d.bundled or '-'} -> {d.tenant or '-'}"
+               for d in self.differences]
+        return [*out, f"{len(self.differences)} differences; "
+                + ("compatible" if self.compatible else "NOT compatible")
+                + " with a client built on the bundled WSDL"]
+
     def as_dict(self) -> dict[str, Any]:
         """``{"compatible": bool, "differences": [{kind, operation, path, ...}]}``."""
         return {"compatible": self.compatible,
