@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-bulk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 ## speed figures (not tests): prints a table, writes benchmarks/results/latest.json
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+## the bulk job: 500 recipients, 300 ms per call, at 10 calls/s (writes bulk-latest.json)
+bench-bulk: $(STAMP)
+	$(BIN)/python benchmarks/bulk.py --json benchmarks/results/bulk-latest.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
