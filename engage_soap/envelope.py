@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "read_fields",
     "read_reply",
     "render_request",
+    "shorten_for_log",
     "simple_plan",
 ]
 
@@ -81,6 +83,30 @@ def parse_xml(data: bytes) -> etree._Element:
     if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise ProtocolError("the reply carries a DTD; refused", request_sent=True)
     return root
+
+
+# ---------------------------------------------------------------- logs
+
+_LOG_CONTENT = re.compile(r"(<(?:[\w.-]+:)?content\b[^>]*>)([^<]{33,})(</(?:[\w.-]+:)?content>)")
+MAX_LOG_CHARS = 100_000
+
+
+def _shorten_content(match: re.Match[str]) -> str:
+    text = match.group(2)
+    return f"{match.group(1)}{text[:32]}...[{len(text)} chars]{match.group(3)}"
+
+
+def shorten_for_log(body: bytes | str) -> str:
+    """An envelope as text for the log, with long ``<content>`` (base64) cut to 32 characters.
+
+    ``JVBERi0x...`` becomes ``JVBERi0xLjQKJcfsj6IKNSAwIG9iago8...[27962016 chars]``; what is
+    left is capped at MAX_LOG_CHARS characters.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = _LOG_CONTENT.sub(_shorten_content, text)
+    if len(text) > MAX_LOG_CHARS:
+        text = f"{text[:MAX_LOG_CHARS]}...[{len(text) - MAX_LOG_CHARS} more chars]"
+    return text
 
 
 # ---------------------------------------------------------------- plans

@@ -9,29 +9,18 @@ engage_soap errors.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .envelope import OperationPlan, read_reply, render_request
+from .envelope import OperationPlan, read_reply, render_request, shorten_for_log
 from .errors import EngageError, InvalidInputError
 from .models import Exchange
 from .transport import Transport
 from .validation import SchemaValidator
 
-__all__ = ["SoapWire", "Wire", "shorten_base64"]
+__all__ = ["SoapWire", "Wire"]
 
 log = logging.getLogger("engage_soap")
-
-# Long base64 runs in element text (attachments) are shortened in logs.
-_BASE64_RUN = re.compile(rb">([A-Za-z0-9+/=\r\n]{64,})<")
-
-
-def shorten_base64(body: bytes) -> bytes:
-    """``body`` with each long base64 text shown as its first 32 characters and its length."""
-    return _BASE64_RUN.sub(lambda m: b">" + m.group(1)[:32] + b"...[%d chars]<" %
-                           len(m.group(1)), body)
-
 
 class Wire(Protocol):
     """What the facade needs from a wire format (SOAP today, REST later)."""
@@ -98,8 +87,7 @@ class SoapWire:
         headers = self._headers[operation]
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
-            log.debug("%s request to %s:\n%s", operation, self.endpoint,
-                      shorten_base64(body).decode("utf-8", "replace"))
+            log.debug("%s request to %s:\n%s", operation, self.endpoint, shorten_for_log(body))
         try:
             reply = self._http.request("POST", self.endpoint, body,
                                        self._send_headers[operation])
@@ -110,8 +98,7 @@ class SoapWire:
                               reply.headers, reply.body, reply.elapsed)
         if debug:
             log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
-                      reply.elapsed * 1000,
-                      shorten_base64(reply.body[:65536]).decode("utf-8", "replace"))
+                      reply.elapsed * 1000, shorten_for_log(reply.body))
         return read_reply(op, reply.status, reply.body, self._check_reply)
 
     def close(self) -> None:

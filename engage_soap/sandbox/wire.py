@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from lxml import etree
 
+from ..envelope import shorten_for_log
 from ..resources import bundled_wsdl, bundled_xsd
 
 __all__ = [
@@ -280,28 +281,6 @@ def fault_bean(fault: SoapFault) -> etree._Element | None:
     for name, value in fault.fields:
         sub(bean, name, value if value is not None else "")
     return bean
-
-
-_LOG_CONTENT = re.compile(r"(<(?:[\w.-]+:)?content\b[^>]*>)([^<]{33,})(</(?:[\w.-]+:)?content>)")
-MAX_LOG_CHARS = 100_000
-
-
-def _shorten_content(match: re.Match[str]) -> str:
-    text = match.group(2)
-    return f"{match.group(1)}{text[:32]}...[{len(text)} chars]{match.group(3)}"
-
-
-def shorten_for_log(body: bytes | str) -> str:
-    """An envelope as text for the log, with long ``<content>`` (base64) cut to 32 characters.
-
-    ``JVBERi0x...`` becomes ``JVBERi0xLjQKJcfsj6IKNSAwIG9iago8...[27962016 chars]``; what is
-    left is capped at MAX_LOG_CHARS characters.
-    """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = _LOG_CONTENT.sub(_shorten_content, text)
-    if len(text) > MAX_LOG_CHARS:
-        text = f"{text[:MAX_LOG_CHARS]}...[{len(text) - MAX_LOG_CHARS} more chars]"
-    return text
 
 
 def fault_envelope(fault: SoapFault) -> bytes:

@@ -94,3 +94,21 @@ def test_a_404_says_to_check_the_endpoint_form() -> None:
         client.api_version()
     assert err.value.status_code == 404
     assert "https://<host>/api/soap/v<N>/, with the trailing /" in str(err.value)
+
+
+def test_debug_logs_shorten_attachment_content(caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+    import logging
+    import os
+
+    from engage_soap import Attachment
+
+    client, mock = _client()
+    big = os.urandom(3 * 1024 * 1024)
+    with caplog.at_level(logging.DEBUG, "engage_soap"):
+        client.message_send_single(1, 2, attachments=[Attachment("big.bin", big)])
+    encoded = base64.b64encode(big).decode()
+    assert encoded in mock.requests[0].body.decode()  # the wire carries all of it
+    [request_log] = [r.getMessage() for r in caplog.records if "request to" in r.getMessage()]
+    assert f"<content>{encoded[:32]}...[{len(encoded)} chars]</content>" in request_log
+    assert len(request_log) < 2000
