@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,18 +166,6 @@ def test_exit_code_table_in_help_lists_130(invoke: Invoke) -> None:
 
 
 # ------------------------------------------------------------------ TLS
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    assert shutil.which("openssl") is not None, "the TLS tests need openssl"
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True,
-                   capture_output=True)
-    return crt, key
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pickle
 import re
 import socket
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -112,17 +111,6 @@ def test_secrets_never_leak(make_client, tmp_path) -> None:
 
 
 # ------------------------------------------------------------------ TLS
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory) -> tuple[str, str]:
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True,
-                   capture_output=True)
-    return crt, key
-
 
 def _https(cert: tuple[str, str], *, client_ca: str | None = None) -> FakeServer:
     srv = FakeServer()
