@@ -249,11 +249,6 @@ class Journal:
                  str(error) if error else None,
                  None if error is None else int(_retryable(error)), time.time(), key))
 
-    def states(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT state, COUNT(*) FROM recipient "
-                                         "GROUP BY state").fetchall())
-
     def close(self) -> None:
         self._db.close()
 

@@ -183,11 +183,6 @@ class RateLimiter:
                 self._tokens = self.capacity  # after the pause: as after a quiet spell
             self._epoch += 1
 
-    @property
-    def paused_until(self) -> float:
-        """The monotonic time before which no call starts (in the past when not paused)."""
-        return self._stamp
-
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import Any, cast
 from urllib.parse import urljoin
 
 from lxml import etree
 
 from .errors import ConfigurationError, InvalidInputError, ProtocolError
+from .resources import bundled_wsdl, bundled_xsd
 
-__all__ = ["SchemaValidator", "validator_for"]
+__all__ = ["SchemaValidator", "bundled_validator", "validator_for"]
 
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
 _XS = "http://www.w3.org/2001/XMLSchema"
@@ -77,12 +79,18 @@ class SchemaValidator:
                 f"cannot compile the schema of {location!r} for validation: {exc}") from exc
         self._lock = threading.Lock()  # an XMLSchema keeps one error log
 
-    def _problem(self, element: etree._Element) -> str | None:
+    def error(self, element: etree._Element) -> Any | None:
+        """The first schema error of ``element`` (an lxml log entry with ``message``,
+        ``path`` and ``type_name``), or None when it fits."""
         with self._lock:
             if self._schema.validate(element):
                 return None
-            error = self._schema.error_log.last_error  # type: ignore[attr-defined]
-        return f"at {error.path}: {error.message}"
+            entries: list[Any] = list(cast(Any, self._schema.error_log))
+        return entries[0] if entries else None
+
+    def _problem(self, element: etree._Element) -> str | None:
+        error = self.error(element)
+        return None if error is None else f"at {error.path}: {error.message}"
 
     def check_request(self, element: etree._Element, operation: str) -> None:
         """InvalidInputError (nothing is sent) if the request does not fit the schema."""
@@ -110,3 +118,11 @@ def validator_for(documents: Mapping[str, bytes], location: str) -> SchemaValida
         if found is None:
             found = _CACHE[location] = SchemaValidator(documents, location)
         return found
+
+
+def bundled_validator() -> SchemaValidator:
+    """The validator of the bundled WSDL (the same one a client with validate=True shares;
+    the sandbox validates with it too)."""
+    wsdl, xsd = bundled_wsdl(), bundled_xsd()
+    return validator_for({str(wsdl): wsdl.read_bytes(), str(xsd): xsd.read_bytes()},
+                         str(wsdl))

@@ -12,12 +12,12 @@ import threading
 import uuid
 from collections.abc import Iterable
 from functools import cache
-from typing import Any, cast
 
 from lxml import etree
 
 from ..envelope import shorten_for_log
-from ..resources import bundled_wsdl, bundled_xsd
+from ..resources import bundled_wsdl
+from ..validation import bundled_validator
 
 __all__ = [
     "ECM_NS",
@@ -31,7 +31,6 @@ __all__ = [
     "parse_request",
     "payload_element",
     "reply_envelope",
-    "schema",
     "shorten_for_log",
     "sub",
     "validate_payload",
@@ -165,15 +164,6 @@ def invalid_request(message: str) -> SoapFault:
     return SoapFault.invalid_parameter(message, "INVALID_REQUEST")
 
 
-@cache
-def schema() -> etree.XMLSchema:
-    """The bundled XSD, compiled once per process."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(bundled_xsd()), parser))
-
-
-# XMLSchema keeps its error log on the object: serialise validations.
-_schema_lock = threading.Lock()
 _local = threading.local()
 
 
@@ -188,15 +178,9 @@ def _parser() -> etree.XMLParser:
 
 def validate_payload(element: etree._Element) -> SoapFault | None:
     """Validate an operation, response or fault-bean element; the fault to answer, or None."""
-    with _schema_lock:
-        xsd = schema()
-        if xsd.validate(element):
-            return None
-        # lxml-stubs leave the error log untyped: entries have message, type_name, path.
-        entries: list[Any] = list(cast(Any, xsd.error_log))
-    entry = entries[0] if entries else None
-    if entry is None:  # pragma: no cover - lxml always logs a reason
-        return invalid_request("The request does not match the schema.")
+    entry = bundled_validator().error(element)
+    if entry is None:
+        return None
     message = f"Invalid request: {entry.message}"
     steps = str(entry.path or "").strip("/").split("/")[1:]  # drop the wrapper's own step
     if steps and _VALUE_ERRORS.match(str(entry.type_name or "")):
