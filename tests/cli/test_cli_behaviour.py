@@ -5,7 +5,6 @@ and adding a command with one decorator."""
 from __future__ import annotations
 
 import http.server
-import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 import pytest
+from cli_output import one_json
 from click.testing import Result
 
 import engage_soap.sandbox
@@ -36,13 +36,6 @@ from engage_soap.pytest_plugin import EngageSandbox
 Invoke = Callable[..., Result]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
-
-def one_json(stdout: str) -> dict[str, Any]:
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, stdout
-    data = json.loads(lines[0])
-    assert isinstance(data, dict)
-    return data
 
 
 # ------------------------------------------------------------------ --json and usage errors

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_output import one_json
 from click.testing import Result
 
 from engage_soap.cli import (
@@ -35,14 +35,6 @@ def settled_operations(sb: EngageSandbox, expected: int) -> list[str | None]:
     time.sleep(0.05)  # a retry, if there were one, would show up now
     return [call.operation for call in sb.state.calls]
 
-
-def one_json(stdout: str) -> dict[str, object]:
-    """Exactly one JSON object on stdout."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, stdout
-    data = json.loads(lines[0])
-    assert isinstance(data, dict)
-    return data
 
 
 # ------------------------------------------------------------------ contact get

@@ -1,0 +1,15 @@
+"""Helpers for reading what the CLI printed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def one_json(stdout: str) -> dict[str, Any]:
+    """Exactly one JSON object on stdout."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, stdout
+    data = json.loads(lines[0])
+    assert isinstance(data, dict)
+    return data
