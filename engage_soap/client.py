@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import shapes
-from .envelope import ComplexPlan, describe_operations
 from .errors import (
     ConfigurationError,
     ContactNotFoundError,
@@ -37,7 +36,9 @@ from .models import (
     SendResult,
     check_id,
 )
-from .retry import RateLimiter, RetryPolicy, is_read
+from .retry import RateLimiter, RetryPolicy
+from .schema import ComplexPlan
+from .service import is_read
 from .shapes import nonblank
 from .soap import SoapWire, Wire
 from .transport import HttpTransport, Transport, basic_auth_header
@@ -139,14 +140,9 @@ class EngageClient:
         except BaseException:
             self._http.close()
             raise
-        validator = None
-        if validate:
-            from .validation import validator_for
-
-            validator = validator_for(self._loaded.documents, self._loaded.source)
-        self._wire: Wire = SoapWire(self.endpoint, self._loaded.operations, self._http,
-                                    self._authorization, validator)
-        send = self._wire.operations.get("messageSendSingle")
+        self._wire: Wire = SoapWire(self.endpoint, self._loaded, self._http,
+                                    self._authorization, validate=validate)
+        send = self._wire.model.get("messageSendSingle")
         self._sender_path = shapes.sender_profile_path(send.request) if send else None
         self._service: Any = None
         self._service_lock = threading.Lock()
@@ -179,17 +175,15 @@ class EngageClient:
         return self._wire.last_exchange
 
     def operations(self) -> dict[str, dict[str, Any]]:
-        """Every operation of the WSDL in use: whether it is a read (retried freely), its
-        arguments and its reply, each field with its type, occurrence and choices."""
-        return describe_operations(self._wire.operations, is_read)
+        """Every operation of the contract in use: whether it is a read (retried freely),
+        its arguments and its reply, each field with its type, occurrence and choices, and
+        the faults it declares."""
+        return self._wire.model.describe()
 
     def request_schema(self, operation: str) -> ComplexPlan:
-        """The request fields of ``operation`` as compiled from the WSDL in use
+        """The request fields of ``operation`` as compiled from the contract in use
         (``.find("a/b")`` gives a field; ``.describe()`` it as plain data)."""
-        op = self._wire.operations.get(operation)
-        if op is None:
-            raise InvalidInputError(f"the WSDL in use has no operation {operation!r}")
-        return op.request
+        return self._wire.model.operation(operation).request
 
     def call(self, operation: str, /, **arguments: Any) -> dict[str, Any]:
         """Call any operation of the WSDL in use; returns the reply as plain data.

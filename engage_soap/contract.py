@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .envelope import ComplexPlan, Field, OperationPlan
+from .envelope import OperationPlan
+from .schema import ComplexPlan, Field
 
 __all__ = ["FACADE_OPERATIONS", "Difference", "DriftReport", "compare"]
 

@@ -15,48 +15,9 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, EngageError, RateLimitedError
 from .forking import renew_after_fork
+from .service import READ_OPERATIONS, is_read  # re-exported: their home is the model
 
 __all__ = ["READ_OPERATIONS", "RateLimiter", "RetryPolicy", "is_read"]
-
-# The operations that only read (retried on any retryable failure). Every other operation,
-# including one this table does not know, is a write: once it may have reached the
-# server it is never sent again.
-READ_OPERATIONS = frozenset({
-    "asyncGetPollCount",
-    "asyncGetRemainingCapacity",
-    "asyncGetSubmitCount",
-    "asyncListTopics",
-    "contactGet",
-    "groupFindIdsByAttributes",
-    "groupGet",
-    "groupGetAllGroupSettingsTemplates",
-    "groupGetAttributes",
-    "groupGetPreparedMessages",
-    "landingpageGetStatus",
-    "membershipFindAll",
-    "membershipFindAllByEmail",
-    "membershipGetAttributes",
-    "membershipGetAttributesByEmail",
-    "messageGetManyUsedPersonalizations",
-    "messageGetUsedPersonalizations",
-    "messageValidate",
-    "messageValidateList",
-    "messageValidateMany",
-    "metaGetAttributeDefinitions",
-    "metaGetLinkCategories",
-    "systemGetApiVersion",
-    "systemGetEcmVersion",
-    "userGet",
-    "userGetByEmail",
-    "userGetByIdentifier",
-    "userGetProfile",
-    "userGetProfileByEmail",
-})
-
-
-def is_read(operation: str) -> bool:
-    """True when ``operation`` has no side effect and may be retried freely."""
-    return operation in READ_OPERATIONS
 
 
 @dataclass(frozen=True)

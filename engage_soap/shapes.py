@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .envelope import ComplexPlan
 from .errors import InvalidInputError, ProtocolError
 from .models import BY_NAME, Attachment, Contact, Identifier
+from .schema import ComplexPlan
 
 __all__ = [
     "SENDER_PROFILE_FIELDS",

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .envelope import OperationPlan, read_reply, render_request, shorten_for_log
-from .errors import EngageError, InvalidInputError
+from .errors import EngageError
 from .models import Exchange
+from .service import ServiceModel
 from .transport import Transport
-from .validation import SchemaValidator
+
+if TYPE_CHECKING:
+    from .zeep_binding import LoadedWsdl
 
 __all__ = ["SoapWire", "Wire"]
 
 log = logging.getLogger("engage_soap")
 
 class Wire(Protocol):
-    """What the facade needs from a wire format (SOAP today, REST later)."""
+    """What the facade needs from a wire format (SOAP, REST): one call, one model."""
 
     @property
-    def operations(self) -> Mapping[str, OperationPlan]:
-        """Each operation's request and reply schema, by name."""
+    def model(self) -> ServiceModel:
+        """The operations this wire can call: schema, read or write, declared faults."""
         ...
 
     @property
@@ -45,12 +48,18 @@ class Wire(Protocol):
 
 
 class SoapWire:
-    """Calls ecmapi operations with plans compiled from the WSDL in use."""
+    """Calls ecmapi operations with the SOAP bindings compiled from the WSDL in use."""
 
-    def __init__(self, endpoint: str, operations: Mapping[str, OperationPlan],
-                 http: Transport, authorization: str,
-                 validator: SchemaValidator | None = None) -> None:
+    def __init__(self, endpoint: str, loaded: LoadedWsdl, http: Transport, authorization: str,
+                 *, validate: bool = False) -> None:
         self.endpoint = endpoint
+        self._model = loaded.model
+        operations = loaded.operations
+        validator = None
+        if validate:
+            from .validation import validator_for
+
+            validator = validator_for(loaded.documents, loaded.source)
         self._check_request = validator.check_request if validator else None
         self._check_reply = validator.check_reply if validator else None
         self._ops = operations
@@ -64,19 +73,16 @@ class SoapWire:
                               for name, h in self._headers.items()}
 
     @property
-    def operations(self) -> Mapping[str, OperationPlan]:
-        return self._ops
+    def model(self) -> ServiceModel:
+        return self._model
 
     @property
     def last_exchange(self) -> Exchange | None:
         return self._last
 
     def _plan(self, operation: str) -> OperationPlan:
-        op = self._ops.get(operation)
-        if op is None:
-            raise InvalidInputError(f"the WSDL in use has no operation {operation!r} "
-                                    "(engage-soap operations lists them)")
-        return op
+        self._model.operation(operation)  # InvalidInputError for an unknown name
+        return self._ops[operation]
 
     def check(self, operation: str, arguments: Mapping[str, Any]) -> None:
         render_request(self._plan(operation), arguments, self._check_request)

@@ -1,10 +1,11 @@
 """The one module that imports zeep: WSDL loading, schema compilation and ``client.service``.
 
 A WSDL is parsed once per process per source and shared by every client (see
-:func:`load_wsdl`). From zeep's parsed schema each operation is compiled into an
-:class:`~engage_soap.envelope.OperationPlan`, which the wire layer then uses to write and
-read envelopes with lxml alone. zeep's own service object stays available as the escape
-hatch for the WSDL's other operations.
+:func:`load_wsdl`). From zeep's parsed schema each operation is compiled once into the
+protocol-neutral :class:`~engage_soap.service.ServiceModel` (schema plans, read or write,
+declared faults) and its SOAP binding (:class:`~engage_soap.envelope.OperationPlan`),
+with which the SOAP wire writes and reads envelopes with lxml alone. zeep's own service
+object stays available as the escape hatch.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import zeep.xsd
 from lxml import etree
 from zeep.wsdl import Document
 
-from .envelope import ComplexPlan, Field, OperationPlan, SimplePlan, simple_plan
+from .envelope import OperationPlan
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -36,6 +37,8 @@ from .errors import (
     TransportError,
 )
 from .resources import bundled_wsdl
+from .schema import ComplexPlan, Field, SimplePlan, simple_plan
+from .service import Operation, ServiceModel
 from .transport import Transport
 
 __all__ = ["LoadedWsdl", "default_cache_dir", "load_wsdl", "make_service"]
@@ -48,13 +51,14 @@ PORT = "EcmWSPort"
 
 @dataclass(frozen=True)
 class LoadedWsdl:
-    """A parsed WSDL and the operation plans compiled from it (immutable, shared)."""
+    """A parsed WSDL, its service model and SOAP bindings (immutable, shared)."""
 
     source: str
     document: Any  # zeep.wsdl.Document
     binding_name: str
-    operations: Mapping[str, OperationPlan]
+    operations: Mapping[str, OperationPlan]  # the SOAP binding of each operation
     documents: Mapping[str, bytes]  # every WSDL/XSD document read, by location
+    model: ServiceModel
 
 
 _LOADED: dict[tuple[str, str], LoadedWsdl] = {}
@@ -283,20 +287,24 @@ class _Compiler:
                                  "reads sequences of elements)")
 
 
-def _compile(binding: Any, documents: Mapping[str, bytes]) -> dict[str, OperationPlan]:
+def _compile(binding: Any, documents: Mapping[str, bytes],
+             source: str) -> tuple[dict[str, OperationPlan], ServiceModel]:
+    """Each operation's SOAP binding, and the service model they share the plans with."""
     plans: dict[str, OperationPlan] = {}
+    model: dict[str, Operation] = {}
     compiler = _Compiler(_enumerations(documents))
     for name, op in binding._operations.items():
         body_in = getattr(op.input, "body", None)
         body_out = getattr(op.output, "body", None)
         if body_in is None or body_out is None:
             raise ConfigurationError(f"operation {name!r} is not document/literal wrapped")
+        request = compiler.complex(body_in.type, name)
+        reply = compiler.complex(body_out.type, f"{name}Response")
         plans[name] = OperationPlan(
-            name=name, soap_action=op.soapaction or "",
-            request_tag=body_in.qname.text, request=compiler.complex(body_in.type, name),
-            response_tag=body_out.qname.text,
-            response=compiler.complex(body_out.type, f"{name}Response"))
-    return plans
+            name=name, soap_action=op.soapaction or "", request_tag=body_in.qname.text,
+            request=request, response_tag=body_out.qname.text, response=reply)
+        model[name] = Operation(name, request, reply, frozenset(getattr(op, "faults", ())))
+    return plans, ServiceModel(model, source)
 
 
 # ---------------------------------------------------------------- loading
@@ -348,7 +356,7 @@ def _load(source: str, is_url: bool, http: Transport | None, authorization: str 
         port = service.ports[PORT] if PORT in service.ports else next(
             iter(service.ports.values()))
         binding = port.binding
-        plans = _compile(binding, transport.documents)
+        plans, model = _compile(binding, transport.documents, source)
     except EngageError as exc:
         if isinstance(exc, TransportError | ProtocolError | ConfigurationError):
             raise ConfigurationError(f"cannot load the WSDL {source!r}: {exc}") from exc
@@ -357,8 +365,8 @@ def _load(source: str, is_url: bool, http: Transport | None, authorization: str 
         raise ConfigurationError(
             f"cannot load the WSDL {source!r}: {type(exc).__name__}: {exc}") from exc
     log.debug("loaded WSDL %s (%d operations)", source, len(plans))
-    return LoadedWsdl(source, document, binding.name.text, plans,
-                      MappingProxyType(dict(transport.documents)))
+    return LoadedWsdl(source, document, binding.name.text, MappingProxyType(plans),
+                      MappingProxyType(dict(transport.documents)), model)
 
 
 def make_service(loaded: LoadedWsdl, endpoint: str, http: Transport,

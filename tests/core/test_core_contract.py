@@ -35,15 +35,14 @@ from engage_soap import (
 )
 from engage_soap.envelope import (
     SOAP11_NS,
-    ComplexPlan,
     OperationPlan,
-    SimplePlan,
     read_reply,
     render_request,
 )
 from engage_soap.errors import ProtocolError
 from engage_soap.resources import bundled_wsdl, bundled_xsd
-from engage_soap.retry import READ_OPERATIONS, is_read
+from engage_soap.schema import ComplexPlan, SimplePlan
+from engage_soap.service import READ_OPERATIONS, is_read
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
