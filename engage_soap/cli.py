@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from . import errors
+from . import defaults, errors
 from .config import SHARED_NAMES, Settings, output_options, resolve_settings, shared_options
 from .models import IDENTIFIERS, Attachment, IdentifierField
 
@@ -571,7 +571,7 @@ def _api_version(_ctx: click.Context, _param: click.Parameter, value: str) -> st
               help="Also send to recipients whose earlier send may have gone out.")
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Calls in flight at once.")
-@click.option("--rate", default=10.0, show_default=True,
+@click.option("--rate", default=defaults.ACCOUNT_RATE, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Calls per second.")
 @click.option("--create-if-missing", is_flag=True,
               help="Create recipients that are not contacts yet.")
@@ -687,7 +687,8 @@ def contract_check(session: Session, all_operations: bool, names: str | None) ->
               type=click.Path(dir_okay=False, path_type=Path),
               help="Keep the sandbox's data in this JSON file across restarts (its directory "
                    "must exist; the file must be writable).")
-@click.option("--rate-limit", default=10.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--rate-limit", default=defaults.ACCOUNT_RATE, show_default=True,
+              type=click.FloatRange(min=0),
               help="Calls per second per user before the vendor's throttle fault (0: off).")
 @click.option("--api-version", default="8", show_default=True, callback=_api_version,
               help="API version the sandbox reports (8, 8.1...); served under /api/soap/v<N>/.")

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import shapes
+from . import defaults, shapes
 from .errors import (
     ConfigurationError,
     ContactNotFoundError,
@@ -103,7 +103,7 @@ class EngageClient:
 
     def __init__(self, endpoint: str, username: str, password: str, *,
                  wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                 retry: RetryPolicy | None = None, rate_limit: float | None = 10.0,
+                 retry: RetryPolicy | None = None, rate_limit: float | None = defaults.ACCOUNT_RATE,
                  verify: bool | str | os.PathLike[str] | None = None,
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,

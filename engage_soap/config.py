@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from . import defaults
 from .errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
@@ -33,8 +34,8 @@ __all__ = ["CONFIG_ENV", "ENV_VARS", "KEYS", "SHARED_NAMES", "Settings", "defaul
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_ENV = "ENGAGE_SOAP_CONFIG"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_RETRIES = 2
+DEFAULT_TIMEOUT = defaults.TIMEOUT
+DEFAULT_RETRIES = defaults.MAX_ATTEMPTS - 1
 _FILE = "engage_soap.config_file"  # ctx.meta key: the config file loaded
 
 

@@ -2,7 +2,7 @@
 
 Every exception holds plain, picklable data only (str, int, bool, bytes, dict of str), so
 exceptions cross process boundaries (job queues, multiprocessing, logging handlers). The
-zeep, requests or lxml error that caused one is chained as ``__cause__``.
+zeep, urllib3 or lxml error that caused one is chained as ``__cause__``.
 """
 
 from __future__ import annotations

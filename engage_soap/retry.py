@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from . import defaults
 from .errors import ConfigurationError, EngageError, RateLimitedError
 from .forking import renew_after_fork
 from .service import READ_OPERATIONS, is_read  # re-exported: their home is the model
@@ -30,12 +31,12 @@ class RetryPolicy:
     ``rate_limited_delay`` (the vendor asks for 30 s).
     """
 
-    max_attempts: int = 3
+    max_attempts: int = defaults.MAX_ATTEMPTS
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_total_wait: float = 90.0
     jitter: bool = True
-    rate_limited_delay: float = 30.0
+    rate_limited_delay: float = defaults.THROTTLE_BACKOFF
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

@@ -44,7 +44,7 @@ import urllib3.util
 from urllib3.util import connection as _u3_connection
 from urllib3.util.ssl_ import is_ipaddress
 
-from . import __version__
+from . import __version__, defaults
 from .errors import (
     ConfigurationError,
     EngageError,
@@ -64,9 +64,9 @@ __all__ = [
     "basic_auth_header",
 ]
 
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_REPLY_BYTES = 8 * 1024 * 1024
-DEFAULT_POOL_SIZE = 32  # kept-alive connections per origin; more threads open extra ones
+DEFAULT_TIMEOUT = defaults.TIMEOUT
+DEFAULT_MAX_REPLY_BYTES = defaults.MAX_REPLY_BYTES
+DEFAULT_POOL_SIZE = defaults.POOL_SIZE
 _CHUNK = 64 * 1024
 _NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 _BASE_HEADERS = {"User-Agent": f"engage-soap/{__version__}", "Accept-Encoding": "gzip, deflate"}

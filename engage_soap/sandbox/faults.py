@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from .. import defaults
 from ..errors import THROTTLE_TEXT
 from .wire import SoapFault
 
@@ -127,7 +128,7 @@ class RateLimiter:
     ``limit`` None disables the ceiling. Throttled calls do not count.
     """
 
-    def __init__(self, limit: float | None = 10.0, window: float = 1.0,
+    def __init__(self, limit: float | None = defaults.ACCOUNT_RATE, window: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window = window

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
+from .. import defaults
 from ..resources import bundled_wsdl, bundled_xsd
 from .faults import FaultInjector, FaultRule, RateLimiter, throttle_fault
 from .operations import MODELED_OPERATIONS, dispatch
@@ -459,7 +460,7 @@ class Sandbox:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  users: Mapping[str, str] | None = None,
                  state_file: str | os.PathLike[str] | None = None, api_version: str = "8",
-                 rate_limit: float | None = 10.0, path: str | None = None,
+                 rate_limit: float | None = defaults.ACCOUNT_RATE, path: str | None = None,
                  max_body_bytes: int = MAX_BODY_BYTES, idle_timeout: float = 60.0,
                  latency: float = 0.0, attributes: Iterable[str] = ()) -> None:
         if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
@@ -607,7 +608,7 @@ class Sandbox:
 
 def run(host: str = "127.0.0.1", port: int = 8080, *,
         state_file: str | os.PathLike[str] | None = None,
-        users: Mapping[str, str] | None = None, rate_limit: float | None = 10.0,
+        users: Mapping[str, str] | None = None, rate_limit: float | None = defaults.ACCOUNT_RATE,
         api_version: str = "8", ready: Callable[[Sandbox], None] | None = None,
         latency: float = 0.0, attributes: Iterable[str] = ()) -> None:
     """Serve a sandbox until KeyboardInterrupt or SIGTERM, then stop cleanly.
