@@ -4,10 +4,16 @@ Run from the repository root::
 
     python benchmarks/bench.py [--calls 2000] [--json benchmarks/results/latest.json]
 
-Everything runs against a local keep-alive HTTP/1.1 server on loopback that lives in a
-separate process (so it shares no GIL with the measured client) and answers every request
-with one pre-built reply written in a single ``sendall`` on a TCP_NODELAY socket. The peers
-are measured side by side in one process, interleaved in rounds so drift hits all alike:
+Everything runs against local keep-alive HTTP/1.1 servers on loopback that live in a
+separate process (so they share no GIL with the measured client), each peer against each:
+
+* ``minimal``  answers every request with one pre-built reply written in a single
+               ``sendall`` on a TCP_NODELAY socket (what the client alone costs);
+* ``parsing``  a stdlib ``http.server`` handler that reads the request, parses the
+               envelope with lxml and writes the reply, as real servers do.
+
+The peers are measured side by side in one process, interleaved in rounds so drift hits
+all alike:
 
 * ``facade``      EngageClient.contact_get / message_send_single (rate limit off);
 * ``zeep``        plain zeep: ``zeep.Client(wsdl/ecmapi.wsdl)`` with a default Transport
@@ -101,8 +107,41 @@ def _serve_connection(conn: socket.socket, replies: dict[bytes, bytes]) -> None:
         conn.close()
 
 
+def serve_parsing() -> None:
+    """Run the parsing server (stdlib http.server + lxml); print the port, serve until
+    stdin closes."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lxml import etree
+
+    replies = {f"{{{ECM}}}contactGet": CONTACT_REPLY,
+               f"{{{ECM}}}messageSendSingle": SEND_REPLY}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as Tomcat and other real servers do
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            reply = replies[etree.fromstring(body)[0][0].tag]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml;charset=utf-8")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(server.server_address[1], flush=True)
+    sys.stdin.read()
+
+
 def serve() -> None:
-    """Run the reply server; print the port, serve until stdin closes."""
+    """Run the minimal reply server; print the port, serve until stdin closes."""
     replies = {b"contactGet": _response(CONTACT_REPLY),
                b"messageSendSingle": _response(SEND_REPLY)}
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -122,10 +161,13 @@ def serve() -> None:
 
 
 class Server:
-    """The reply server in a child process."""
+    """A reply server (``minimal`` or ``parsing``) in a child process."""
+
+    def __init__(self, kind: str = "minimal") -> None:
+        self.kind = kind
 
     def __enter__(self) -> str:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"],
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.kind],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         port = int(self.proc.stdout.readline())
@@ -399,15 +441,15 @@ PEERS = ("facade", "zeep", "requests", "urllib3", "httpclient")
 def table(res: dict[str, Any]) -> str:
     lines = [f"engage_soap benchmark  ({res['meta']['calls']} calls/peer/op, "
              f"{res['meta']['cpus']} CPUs, Python {res['meta']['python']})", ""]
-    hdr = f"{'operation':<18} {'peer':<11} {'median us':>10} {'p95 us':>9} {'calls/s':>9}"
+    hdr = f"{'operation, server':<26} {'peer':<11} {'median us':>10} {'p95 us':>9} {'calls/s':>9}"
     lines += [hdr, "-" * len(hdr)]
     for op, by_peer in res["per_call"].items():
         for name in PEERS:
             r = by_peer[name]
-            lines.append(f"{op:<18} {name:<11} {r['median_us']:>10.1f} {r['p95_us']:>9.1f} "
+            lines.append(f"{op:<26} {name:<11} {r['median_us']:>10.1f} {r['p95_us']:>9.1f} "
                          f"{r['calls_per_s']:>9.0f}")
         rt = res["ratios"][op]
-        lines.append(f"{'':<18} facade/zeep {rt['facade/zeep']:.2f}x   facade/requests "
+        lines.append(f"{'':<26} facade/zeep {rt['facade/zeep']:.2f}x   facade/requests "
                      f"{rt['facade/requests']:.2f}x   facade/urllib3 {rt['facade/urllib3']:.2f}x"
                      f"   facade/httpclient {rt['facade/httpclient']:.2f}x   (medians)")
         lines.append("")
@@ -440,23 +482,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
     ap.add_argument("--skip-extras", action="store_true",
                     help="per-call numbers only (no construction, CLI or RSS runs)")
-    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--servers", default="minimal,parsing",
+                    help="which reply servers to measure against (comma-separated)")
+    ap.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
-        serve()
+        SERVERS[args.serve]()
         return 0
     res: dict[str, Any] = {"meta": {
         "calls": args.calls, "cpus": os.cpu_count(), "python": platform.python_version(),
         "machine": platform.machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
-    with Server() as url:
-        peers, close = make_peers(url)
-        try:
-            _check_results(peers)
-            gc.collect()
-            res["per_call"] = measure(peers, args.calls)
-        finally:
-            close()
-        res["rss"] = {} if args.skip_extras else rss(url, args.rss_calls)
+    res["per_call"] = {}
+    for kind in args.servers.split(","):
+        with Server(kind) as url:
+            peers, close = make_peers(url)
+            try:
+                _check_results(peers)
+                gc.collect()
+                for op, by_peer in measure(peers, args.calls).items():
+                    res["per_call"][f"{op} {kind}"] = by_peer
+            finally:
+                close()
+            if kind == "minimal":
+                res["rss"] = {} if args.skip_extras else rss(url, args.rss_calls)
+    res.setdefault("rss", {})
     res["ratios"] = {op: {f"facade/{p}": by["facade"]["median_us"] / by[p]["median_us"]
                           for p in PEERS[1:]} for op, by in res["per_call"].items()}
     res["construction"] = construction(1 if args.skip_extras else 3)
@@ -470,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(res, indent=2) + "\n")
     print(f"\nwrote {path}")
     return 0
+
+
+SERVERS = {"minimal": serve, "parsing": serve_parsing}
 
 
 if __name__ == "__main__":
