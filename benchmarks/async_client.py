@@ -62,8 +62,9 @@ async def _measure(work: Callable[[], Awaitable[Any]]) -> tuple[float, float, fl
 
 def _row(name: str, runs: list[tuple[float, float, float]], calls: int) -> None:
     secs = statistics.median(r[0] for r in runs)
-    print(f"  {name:<34} {calls / secs:8.0f} calls/s   worst stall "
-          f"{max(r[1] for r in runs):5.1f} ms   p99 {statistics.median(r[2] for r in runs):4.1f} ms")
+    worst, p99 = max(r[1] for r in runs), statistics.median(r[2] for r in runs)
+    print(f"  {name:<34} {calls / secs:8.0f} calls/s   worst stall {worst:5.1f} ms   "
+          f"p99 {p99:4.1f} ms")
 
 
 def bench(url: str, calls: int, rounds: int) -> None:
@@ -101,6 +102,20 @@ def bench(url: str, calls: int, rounds: int) -> None:
     sync.close()
 
 
+async def _create(url: str) -> None:
+    client: AsyncEngageClient | None = None
+
+    async def make() -> None:
+        nonlocal client
+        client = await AsyncEngageClient.create(url, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+
+    took = await _measure(make)
+    print(f"create() from the bundled WSDL: {took[0] * 1000:.0f} ms, worst loop "
+          f"stall {took[1]:.1f} ms")
+    assert client is not None
+    await client.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=100)
@@ -113,21 +128,7 @@ def main() -> None:
         server.start()
         url = urls.get(timeout=30)
         if latency == 0.0:
-            async def create() -> None:
-                client: AsyncEngageClient | None = None
-
-                async def make() -> None:
-                    nonlocal client
-                    client = await AsyncEngageClient.create(url, DEFAULT_USERNAME,
-                                                            DEFAULT_PASSWORD)
-
-                took = await _measure(make)
-                print(f"create() from the bundled WSDL: {took[0] * 1000:.0f} ms, worst loop "
-                      f"stall {took[1]:.1f} ms")
-                assert client is not None
-                await client.aclose()
-
-            asyncio.run(create())
+            asyncio.run(_create(url))
         print(f"{args.calls} concurrent contact_get, sandbox latency {latency * 1000:.0f} ms "
               f"(median of {args.rounds} rounds):")
         bench(url, args.calls, args.rounds)
