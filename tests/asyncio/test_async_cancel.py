@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import CONTACT, MESSAGE
+from asyncio_support import CONTACT, MESSAGE
 
 from engage_soap import AsyncEngageClient, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONTACT, MESSAGE
+from asyncio_support import CONTACT, MESSAGE
 from pytest_httpserver import HTTPServer
 from recorded import PASSWORD, PATH, USER, assert_sent, serve
 from test_core_errors import CASES, Case

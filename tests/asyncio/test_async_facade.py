@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CONTACT, MESSAGE, Heartbeat, slow_wsdl_server
+from asyncio_support import CONTACT, MESSAGE, Heartbeat, slow_wsdl_server
 
 from engage_soap import AsyncEngageClient, InvalidInputError, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 
 import pytest
-from conftest import CONTACT, MESSAGE
+from asyncio_support import CONTACT, MESSAGE
 
 from engage_soap import AsyncEngageClient, ConfigurationError
 from engage_soap.pytest_plugin import EngageSandbox

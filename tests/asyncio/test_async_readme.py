@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import CONTACT
+from asyncio_support import CONTACT
 
 from engage_soap.pytest_plugin import EngageSandbox
 
