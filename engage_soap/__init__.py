@@ -33,6 +33,7 @@ from .models import Attachment, Contact, Exchange, Identifier, IdentifierType, S
 from .retry import RateLimiter, RetryPolicy
 
 if TYPE_CHECKING:
+    from .async_client import AsyncEngageClient
     from .client import EngageClient
 
 
@@ -43,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from .client import EngageClient
 
         return EngageClient
+    if name == "AsyncEngageClient":
+        from .async_client import AsyncEngageClient
+
+        return AsyncEngageClient
     raise AttributeError(f"module 'engage_soap' has no attribute {name!r}")
 
 
@@ -50,6 +55,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 __all__ = [
+    "AsyncEngageClient",
     "Attachment",
     "AuthenticationError",
     "ConfigurationError",

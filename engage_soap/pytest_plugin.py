@@ -23,6 +23,10 @@ addresses and mobile numbers as stable fakes; the elements named in ENGAGE_REDAC
 Clients of both fixtures check every request and reply against the WSDL
 (``validate=True``).
 
+``engage_async_client`` is an :class:`~engage_soap.AsyncEngageClient` of the same sandbox
+(same test options; more with ``engage_sandbox.make_async_client(**kwargs)``), closed at
+teardown; it belongs to no event loop, so any ``asyncio.run`` in the test may use it.
+
 Only pytest is imported at load time: the sandbox and the client are imported by the
 fixture, so installing engage_soap costs other projects' test runs nothing.
 """
@@ -37,11 +41,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .async_client import AsyncEngageClient
     from .client import EngageClient
     from .sandbox import FaultInjector, OutboxEntry, Sandbox, SandboxState
     from .testing import RecordingTransport, ReplayServer
 
-__all__ = ["EngageSandbox", "engage_replay", "engage_sandbox"]
+__all__ = ["EngageSandbox", "engage_async_client", "engage_replay", "engage_sandbox"]
 
 _MARKER = "engage_sandbox"
 _REPLAYS = pytest.StashKey[list[tuple["ReplayServer", bool]]]()
@@ -101,6 +106,7 @@ class EngageSandbox:
         self.sandbox = sandbox
         self.username, self.password = next(iter(sandbox.users.items()))
         self._clients: list[EngageClient] = []
+        self._async_clients: list[AsyncEngageClient] = []
         self.client: EngageClient = self.make_client()
 
     @property
@@ -132,11 +138,21 @@ class EngageSandbox:
         """Another client of this sandbox (closed at teardown); kwargs go to EngageClient."""
         from .client import EngageClient
 
-        options = {**_test_options(), **kwargs}
-        username = options.pop("username", self.username)
-        password = options.pop("password", self.password)
-        client = EngageClient(self.url, username, password, **options)
+        client = EngageClient(self.url, **self._options(kwargs))
         self._clients.append(client)
+        return client
+
+    def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A client's arguments: this sandbox's user and the test options, then ``kwargs``."""
+        return {"username": self.username, "password": self.password, **_test_options(),
+                **kwargs}
+
+    def make_async_client(self, **kwargs: Any) -> AsyncEngageClient:
+        """An AsyncEngageClient of this sandbox (closed at teardown); kwargs as above."""
+        from .async_client import AsyncEngageClient
+
+        client = AsyncEngageClient(self.url, **self._options(kwargs))
+        self._async_clients.append(client)
         return client
 
     def close(self) -> None:
@@ -144,6 +160,10 @@ class EngageSandbox:
         try:
             while self._clients:
                 self._clients.pop().close()
+            while self._async_clients:  # bound to no loop: a new one closes it
+                import asyncio
+
+                asyncio.run(self._async_clients.pop().aclose())
         finally:
             self.sandbox.stop()
 
@@ -172,6 +192,12 @@ def engage_sandbox(request: pytest.FixtureRequest) -> Iterator[EngageSandbox]:
         yield fixture
     finally:
         fixture.close()
+
+
+@pytest.fixture
+def engage_async_client(engage_sandbox: EngageSandbox) -> AsyncEngageClient:
+    """An AsyncEngageClient of the ``engage_sandbox`` fixture's sandbox."""
+    return engage_sandbox.make_async_client()
 
 
 def _recording(config: pytest.Config) -> bool:
