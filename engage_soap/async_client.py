@@ -25,15 +25,17 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import defaults
 from .errors import ConfigurationError, TransportError
 from .forking import renew_after_fork
-from .retry import RetryPolicy, is_read
+from .retry import RetryPolicy
+from .service import is_read
 from .transport import HttpReply, HttpTransport, Transport
 
 if TYPE_CHECKING:
     from .client import EngageClient
-    from .envelope import ComplexPlan
     from .models import Attachment, Contact, Exchange, Identifier, SendResult
+    from .schema import ComplexPlan
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AsyncEngageClient"]
 
@@ -127,7 +129,8 @@ class AsyncEngageClient:
 
     def __init__(self, endpoint: str, username: str, password: str, *,
                  wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                 retry: RetryPolicy | None = None, rate_limit: float | None = 10.0,
+                 retry: RetryPolicy | None = None,
+                 rate_limit: float | None = defaults.ACCOUNT_RATE,
                  verify: bool | str | os.PathLike[str] | None = None,
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
