@@ -56,10 +56,13 @@ class Bucket:
         return max(due - self.tolerance, self.resume, now) - now
 
     def pause(self, now: float, seconds: float) -> None:
-        """No call starts before ``now + seconds``; then a burst as after a quiet spell."""
+        """No call starts before ``now + seconds``; the slots reserved meanwhile are void,
+        but a pause shorter than the interval never brings the next call closer to the last
+        one started than the interval."""
         resume = now + seconds
         if resume > self.resume:
-            self.resume = self.tat = resume
+            self.resume = resume
+            self.tat = max(resume, min(self.tat, now + self.interval))
         self.epoch += 1
 
 

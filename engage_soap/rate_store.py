@@ -233,7 +233,7 @@ if ARGV[1] == 'reserve' then
 else
   local until_ = now + tonumber(ARGV[2])
   if until_ > resume then
-    resume, tat = until_, until_
+    resume, tat = until_, math.max(until_, math.min(tat, now + interval))
   end
   epoch = epoch + 1
 end

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 WORKER = os.path.abspath(__file__)
 
@@ -129,6 +130,45 @@ class Fleet:
             proc.communicate()
 
 
+_SANDBOX = r"""
+import json, sys
+from engage_soap.sandbox import Sandbox
+sb = Sandbox(rate_limit=10, users=json.loads(sys.argv[1]) or None).start()
+print(sb.url, flush=True)
+for line in sys.stdin:
+    if line.strip() == "throttle":
+        sb.faults.inject(kind="throttle", times=1)
+print(json.dumps([c.__dict__ for c in sb.state.calls]), flush=True)
+sb.stop()
+"""
+
+
+class RemoteSandbox:
+    """A sandbox (throttling above 10 calls/s) in a process of its own, as a real server
+    would be: the workers' arrival times do not depend on this process's GIL."""
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _SANDBOX, json.dumps(users or {})],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        assert self.url.startswith("http://127.0.0.1:"), self.url
+
+    def throttle_once(self) -> None:
+        """The next call gets the vendor's throttle fault."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("throttle\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop it; the calls it answered (CallRecord fields)."""
+        if self.proc.poll() is not None:
+            return []
+        stdout, _ = self.proc.communicate(timeout=60)
+        calls: list[dict[str, Any]] = json.loads(stdout)
+        return calls
+
+
 def elapsed(results: Sequence[Result]) -> float:
     """From the first call's start in any worker to the last call's end in any."""
     return max(r.last_end for r in results) - min(r.first_start for r in results)
@@ -172,6 +212,12 @@ class RedisServer:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
 
+    def keys(self) -> list[str]:
+        import redis
+
+        with redis.Redis.from_url(self.url) as client:
+            return sorted(key.decode() for key in client.keys("*"))
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -198,4 +244,5 @@ if __name__ == "__main__":
     sys.exit(0)
 
 
-__all__ = ["Fleet", "Job", "RedisServer", "Result", "elapsed", "free_port", "redis_server"]
+__all__ = ["Fleet", "Job", "RedisServer", "RemoteSandbox", "Result", "elapsed", "free_port",
+           "redis_server"]
