@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-bulk clean
+.PHONY: demo test lint bench bench-bulk bench-shared clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 ## the bulk job: 500 recipients, 300 ms per call, at 10 calls/s (writes bulk-latest.json)
 bench-bulk: $(STAMP)
 	$(BIN)/python benchmarks/bulk.py --json benchmarks/results/bulk-latest.json
+
+## many processes on one account: 8 x 100 calls through each rate store (writes shared-latest.json)
+bench-shared: $(STAMP)
+	$(BIN)/python benchmarks/shared.py --json benchmarks/results/shared-latest.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

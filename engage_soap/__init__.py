@@ -30,7 +30,8 @@ from .errors import (
     UnexpectedServerError,
 )
 from .models import Attachment, Contact, Exchange, Identifier, IdentifierType, SendResult
-from .retry import RateLimiter, RetryPolicy
+from .rate_limit import RateLimiter
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .async_client import AsyncEngageClient

@@ -136,6 +136,7 @@ class AsyncEngageClient:
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
                  wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False,
+                 rate_store: str | os.PathLike[str] | None = None,
                  max_workers: int = DEFAULT_MAX_WORKERS) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) \
                 or max_workers < 1:
@@ -149,7 +150,8 @@ class AsyncEngageClient:
         self._options: dict[str, Any] | None = {
             "endpoint": endpoint, "username": username, "password": password, "wsdl": wsdl,
             "retry": retry, "rate_limit": rate_limit, "wsdl_cache_dir": wsdl_cache_dir,
-            "wsdl_allowed_hosts": tuple(wsdl_allowed_hosts), "validate": validate}
+            "wsdl_allowed_hosts": tuple(wsdl_allowed_hosts), "validate": validate,
+            "rate_store": rate_store}
         self._res = _Resources(max_workers)
         self._build_lock = threading.Lock()
         self._closed = False

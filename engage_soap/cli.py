@@ -189,7 +189,8 @@ def build_client(settings: Settings, **options: Any) -> EngageClient:
     assert settings.endpoint and settings.username and settings.password is not None
     return EngageClient(settings.endpoint, settings.username, settings.password,
                         wsdl=settings.wsdl, timeout=settings.timeout, verify=settings.verify,
-                        retry=RetryPolicy(max_attempts=settings.retries + 1), **options)
+                        retry=RetryPolicy(max_attempts=settings.retries + 1),
+                        rate_store=settings.rate_store, **options)
 
 
 @dataclass
@@ -358,8 +359,9 @@ def cli(**_options: Any) -> None:
     """Talk to a Mapp Engage ecmapi SOAP endpoint (or the bundled sandbox).
 
     Settings: command line > environment (ENGAGE_ENDPOINT, ENGAGE_USERNAME, ENGAGE_PASSWORD,
-    ENGAGE_WSDL, ENGAGE_TIMEOUT, ENGAGE_RETRIES, ENGAGE_CA_BUNDLE) > the [engage] table of
-    the config file > defaults. These options go before or after the subcommand.
+    ENGAGE_WSDL, ENGAGE_TIMEOUT, ENGAGE_RETRIES, ENGAGE_CA_BUNDLE, ENGAGE_RATE_STORE) > the
+    [engage] table of the config file > defaults. These options go before or after the
+    subcommand.
 
     Exit codes: 0 ok, 2 usage, 3 not found, 4 other fault, 5 transport,
     6 authentication, 7 configuration, 130 interrupted.

@@ -36,7 +36,8 @@ from .models import (
     SendResult,
     check_id,
 )
-from .retry import RateLimiter, RetryPolicy
+from .rate_limit import RateLimiter, account_key
+from .retry import RetryPolicy
 from .schema import ComplexPlan
 from .service import is_read
 from .shapes import nonblank
@@ -84,7 +85,10 @@ class EngageClient:
     byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`) decides what is
     tried again and bounds the whole call: reads freely, writes only when nothing reached
     the server. ``rate_limit``: calls per second for all threads of this client, default
-    10 (the account's ceiling); None turns pacing off.
+    10 (the account's ceiling); None turns pacing off. ``rate_store``: share that budget
+    and the back-off after a throttle with every client of the account: a file path or
+    ``file://`` URL (the processes of one host) or a ``redis://``/``rediss://`` URL (many
+    hosts; ``pip install 'engage-soap[redis]'``); None keeps it to this client.
 
     ``verify``: TLS verification, on by default with certifi's CA bundle (or
     ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``); a path to a CA file or directory; False
@@ -108,7 +112,8 @@ class EngageClient:
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
-                 wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False) -> None:
+                 wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False,
+                 rate_store: str | os.PathLike[str] | None = None) -> None:
         self.endpoint = _check_endpoint(endpoint)
         if not isinstance(username, str) or not username:
             raise ConfigurationError("username must be a non-empty str")
@@ -116,7 +121,11 @@ class EngageClient:
             raise ConfigurationError("password must be a str")
         self.username = username
         self.retry = retry if retry is not None else RetryPolicy.default()
-        self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        if rate_store is not None and rate_limit is None:
+            raise ConfigurationError("rate_store shares the rate_limit: give both, or neither")
+        self._limiter = (RateLimiter(rate_limit, store=rate_store,
+                                     account=account_key(self.endpoint, username))
+                         if rate_limit is not None else None)
         http_settings: dict[str, Any] = {"timeout": timeout, "verify": verify, "cert": cert,
                          "max_reply_bytes": max_reply_bytes}
         given = {k: v for k, v in http_settings.items() if v is not None}
@@ -355,6 +364,8 @@ class EngageClient:
     def close(self) -> None:
         """Release the connection pool (a transport passed in is closed too)."""
         self._wire.close()
+        if self._limiter is not None:
+            self._limiter.close()
 
     def __enter__(self) -> EngageClient:
         return self

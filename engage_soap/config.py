@@ -57,6 +57,9 @@ _OPTIONS: dict[str, tuple[str, tuple[type, ...], dict[str, Any]]] = {
     "ca_bundle": ("ENGAGE_CA_BUNDLE", (str,), {
         "metavar": "PATH", "help": "CA file or directory to verify TLS with (default: "
                                    "$REQUESTS_CA_BUNDLE, $CURL_CA_BUNDLE, else certifi's)."}),
+    "rate_store": ("ENGAGE_RATE_STORE", (str,), {
+        "metavar": "PATH|URL", "help": "Share the account's rate budget with other processes: "
+                                       "a file (one host) or redis://host/0 (many hosts)."}),
 }
 KEYS = tuple(_OPTIONS)
 ENV_VARS: Mapping[str, str] = {name: spec[0] for name, spec in _OPTIONS.items()}
@@ -172,6 +175,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     ca_bundle: str | None = None
+    rate_store: str | None = None
     sandbox: bool = False
     json: bool = False
     verbose: int = 0
@@ -184,8 +188,11 @@ class Settings:
 
     def describe(self) -> list[str]:
         """One line per setting and its source, the password hidden (for -v)."""
+        from .rate_store import store_name
+
         shown = {"password": "***" if self.password else None, "timeout": f"{self.timeout:g} s",
-                 "wsdl": self.wsdl or "bundled", "ca_bundle": self.ca_bundle or "default"}
+                 "wsdl": self.wsdl or "bundled", "ca_bundle": self.ca_bundle or "default",
+                 "rate_store": store_name(self.rate_store) if self.rate_store else "none"}
         return [f"{key} {shown.get(key, getattr(self, key))} ({self.sources.get(key, 'default')})"
                 for key in KEYS]
 

@@ -1,4 +1,4 @@
-"""Retry policies (capped exponential back-off with jitter) and the client-side rate limiter.
+"""Retry policies (capped exponential back-off with jitter).
 
 The rule that keeps customers from getting an e-mail twice lives in
 :meth:`RetryPolicy.delay_for`: a write (messageSendSingle, contactCreate) is retried only
@@ -9,13 +9,11 @@ not act (the vendor's "Database Access Limit Exceeded" throttle).
 from __future__ import annotations
 
 import random
-import threading
-import time
 from dataclasses import dataclass
 
 from . import defaults
 from .errors import ConfigurationError, EngageError, RateLimitedError
-from .forking import renew_after_fork
+from .rate_limit import RateLimiter  # re-exported: its home is engage_soap.rate_limit
 from .service import READ_OPERATIONS, is_read  # re-exported: their home is the model
 
 __all__ = ["READ_OPERATIONS", "RateLimiter", "RetryPolicy", "is_read"]
@@ -81,72 +79,3 @@ class RetryPolicy:
             return None
         return delay
 
-
-class RateLimiter:
-    """A token bucket shared by all threads of one client, sized to the account's ceiling.
-
-    Never more than ``rate`` calls start in any window of ``1 + slack`` seconds: the
-    slack (default 50 ms) absorbs the jitter between a call's start here and its arrival
-    at the server, which counts arrivals. ``burst`` calls (default 1) may start back to
-    back after a quiet spell; the bucket refills at ``(rate - burst + 1) / (1 + slack)``
-    tokens per second (about 9.5 calls per second at the default 10).
-
-    :meth:`pause` is the shared back-off: after the server's throttle, no thread starts a
-    call until the pause ends (threads already waiting for a token wait for it too).
-    """
-
-    def __init__(self, rate: float, burst: int | None = None, slack: float = 0.05) -> None:
-        if not rate > 0:
-            raise ConfigurationError("rate_limit must be a positive number or None")
-        self.rate: float = float(rate)
-        if burst is None:
-            burst = 1
-        if not 1 <= burst <= max(1.0, rate):
-            raise ConfigurationError("burst must be between 1 and the rate")
-        if not 0 <= slack < 1:
-            raise ConfigurationError("slack must be between 0 and 1 second")
-        self.capacity = float(burst)
-        self._refill = (self.rate - self.capacity + 1.0) / (1.0 + slack)
-        self._tokens = self.capacity
-        self._stamp = time.monotonic()  # refilled up to here; later than now during a pause
-        self._epoch = 0  # bumped by every pause: reservations of older epochs are void
-        self._lock = threading.Lock()
-        renew_after_fork(self)
-
-    def reserve(self) -> tuple[float, int]:
-        """Take a token; return how long to wait before using it, and the pause epoch."""
-        with self._lock:
-            now = time.monotonic()
-            if now > self._stamp:
-                self._tokens = min(self.capacity,
-                                   self._tokens + (now - self._stamp) * self._refill)
-                self._stamp = now
-            self._tokens -= 1.0
-            wait = (self._stamp - now) + max(0.0, -self._tokens) / self._refill
-            return wait, self._epoch
-
-    def acquire(self) -> float:
-        """Wait for a token (and for any pause); return the time waited."""
-        waited = 0.0
-        while True:
-            wait, epoch = self.reserve()
-            if wait > 0:
-                time.sleep(wait)
-                waited += wait
-            if epoch == self._epoch:  # no pause began meanwhile
-                return waited
-
-    def pause(self, seconds: float) -> None:
-        """Hold every new call of every thread for ``seconds`` (from now)."""
-        with self._lock:
-            resume = time.monotonic() + seconds
-            if resume > self._stamp:
-                self._stamp = resume
-                self._tokens = self.capacity  # after the pause: as after a quiet spell
-            self._epoch += 1
-
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"RateLimiter(rate={self.rate}, burst={self.capacity})"

@@ -21,7 +21,7 @@ from .faults import (
     FaultInjector,
     FaultKind,
     FaultRule,
-    RateLimiter,
+    Throttle,
 )
 from .operations import ECM_VERSION, MODELED_OPERATIONS
 from .server import DEFAULT_PASSWORD, DEFAULT_USERNAME, MAX_BODY_BYTES, Sandbox, run
@@ -63,10 +63,20 @@ __all__ = [
     "MembershipRecord",
     "MessageRecord",
     "OutboxEntry",
-    "RateLimiter",
     "Sandbox",
     "SandboxState",
     "SandboxStateError",
     "SoapFault",
+    "Throttle",
     "run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "RateLimiter":  # the server's ceiling was named like the client's limiter
+        import warnings
+
+        warnings.warn("engage_soap.sandbox.RateLimiter is now engage_soap.sandbox.Throttle",
+                      DeprecationWarning, stacklevel=2)
+        return Throttle
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ operation matches a call applies to it. Kinds:
 
 ``times=N`` makes a rule apply to the next N matching calls only, then clear itself.
 
-The rate ceiling (:class:`RateLimiter`) mimics the real service: more than ``rate_limit``
+The rate ceiling (:class:`Throttle`) mimics the real service: more than ``rate_limit``
 calls by one user within one second get HTTP 500 with a SOAP fault whose faultstring is
 ``Database Access Limit Exceeded`` and which has no detail element.
 """
@@ -39,7 +39,7 @@ __all__ = [
     "FaultInjector",
     "FaultKind",
     "FaultRule",
-    "RateLimiter",
+    "Throttle",
     "throttle_fault",
 ]
 
@@ -122,8 +122,9 @@ class FaultInjector:
         return None
 
 
-class RateLimiter:
-    """At most ``limit`` accepted calls per key (user) in any one-second window.
+class Throttle:
+    """The server's rate ceiling: at most ``limit`` accepted calls per key (user) in any
+    one-second window.
 
     ``limit`` None disables the ceiling. Throttled calls do not count.
     """

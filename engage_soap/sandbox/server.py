@@ -36,7 +36,7 @@ from lxml import etree
 
 from .. import defaults
 from ..resources import bundled_wsdl, bundled_xsd
-from .faults import FaultInjector, FaultRule, RateLimiter, throttle_fault
+from .faults import FaultInjector, FaultRule, Throttle, throttle_fault
 from .operations import MODELED_OPERATIONS, dispatch
 from .state import CallRecord, SandboxState
 from .wire import (
@@ -481,7 +481,7 @@ class Sandbox:
         self.state = SandboxState(state_file, attributes=attributes)
         self.state.check_writable()
         self.faults = FaultInjector()
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = Throttle(rate_limit)
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

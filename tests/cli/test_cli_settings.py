@@ -67,6 +67,7 @@ def test_precedence_key_by_key_with_sources(engage_sandbox: EngageSandbox, invok
     monkeypatch.setenv("ENGAGE_ENDPOINT", sb.url)  # env beats the file's dead endpoint
     monkeypatch.setenv("ENGAGE_RETRIES", "0")
     monkeypatch.setenv("ENGAGE_TIMEOUT", "8")
+    monkeypatch.setenv("ENGAGE_RATE_STORE", str(tmp_path / "rate.json"))
     result = invoke("-v", "ping", "--timeout", "9")  # the flag beats env and file
     assert result.exit_code == 0, result.output
     assert sources(result.stderr) == {
@@ -77,6 +78,7 @@ def test_precedence_key_by_key_with_sources(engage_sandbox: EngageSandbox, invok
         "timeout": "9 s (from command line)",
         "retries": "0 (from environment ENGAGE_RETRIES)",
         "ca_bundle": "default (default)",
+        "rate_store": f"{tmp_path / 'rate.json'} (from environment ENGAGE_RATE_STORE)",
     }
     assert sb.password not in result.output
 
@@ -226,7 +228,8 @@ def test_explicit_missing_config_file_exit_7(invoke: Invoke, tmp_path: Path) -> 
     ('[engage]\nendpoint = "https://x/"\n[other]\nkey = 1\n',
      "only an [engage] table is allowed, found other"),
     ('[engage]\npasword = "typo"\n', "unknown key(s) in [engage]: pasword (known: endpoint, "
-                                     "username, password, wsdl, timeout, retries, ca_bundle)"),
+                                     "username, password, wsdl, timeout, retries, ca_bundle, "
+                                     "rate_store)"),
     ("[engage.sub]\nx = 1\n", "unknown key(s) in [engage]: sub"),
     ("[engage]\nendpoint = 5\n", "endpoint must be a string"),
     ("[engage]\ntimeout = 'soon'\n", "timeout must be a number"),

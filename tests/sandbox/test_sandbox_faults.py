@@ -12,9 +12,9 @@ from engage_soap.sandbox import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     THROTTLE_MESSAGE,
-    RateLimiter,
     Sandbox,
     SoapFault,
+    Throttle,
 )
 
 VERSION = "<ecm:systemGetApiVersion/>"
@@ -184,9 +184,9 @@ def test_rate_limit_is_per_user():
         assert status("b") == 200
 
 
-def test_rate_limiter_window():
+def test_throttle_window():
     now = [100.0]
-    limiter = RateLimiter(2, clock=lambda: now[0])
+    limiter = Throttle(2, clock=lambda: now[0])
     assert [limiter.allow("u") for _ in range(3)] == [True, True, False]
     assert limiter.allow("v")
     now[0] += 0.5
