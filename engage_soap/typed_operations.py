@@ -1188,7 +1188,6 @@ class TypedCalls:
         raise NotImplementedError
 
 
-
 class AsyncTypedCalls:
     """The same for an async client: ``call`` returns the coroutine of its ``_call``."""
 

@@ -290,7 +290,7 @@ def _module(operations: Mapping[str, OperationTypes], source: str, doc: str,
     types = _Types({"NotRequired", "annotations", "Client", "typed", "TypedCalls",
                     "AsyncTypedCalls", *_IMPORTS})
     body = classes(types, ops)
-    code = "\n\n\n".join([*types.names.definitions, *body])
+    code = "\n\n\n".join(part.rstrip() for part in [*types.names.definitions, *body])
     return (_HEADER.format(doc=doc, source=source) + _imports(code, list(checking))
             + "\n\n" + code.rstrip() + "\n")
 
