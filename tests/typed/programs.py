@@ -1,4 +1,5 @@
 """The programs mypy checks: correct ones, and one mistake each (marked ``# E: <text>``)."""
+# ruff: noqa: E501  (a mistake and its expected error share a line)
 
 from __future__ import annotations
 
