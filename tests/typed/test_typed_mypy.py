@@ -6,7 +6,8 @@ import pytest
 from conftest import Checked
 from programs import BUNDLED, TENANT
 
-MISTAKES = [name for name in (*BUNDLED, *TENANT) if not name.endswith("_ok")]
+MISTAKES = [name for name in (*BUNDLED, *TENANT) if not name.endswith("_ok")
+            and name != "readme_example"]
 
 
 @pytest.mark.parametrize("name", ["bundled_ok", "tenant_ok"])
@@ -39,3 +40,14 @@ def test_each_mistake_is_an_error_naming_it(checked: Checked, name: str) -> None
     assert got, f"mypy found no error in {name}"
     assert {n for n, _ in got} == {line}, got  # on that line only
     assert any(text in message for _, message in got), got
+
+
+def test_readme_example_errs_where_it_says(checked: Checked) -> None:
+    marks = checked.expected("readme_example")
+    got = checked.errors.get("readme_example", [])
+    assert len(marks) == 3
+    assert {line for line, _ in got} == {line for line, _ in marks}, checked.output
+    for line, text in marks:
+        assert any(n == line and text in message for n, message in got), (text, got)
+    assert ('Revealed type is "int | None"'
+            in [text for _, text in checked.notes["readme_example"]])
