@@ -19,6 +19,7 @@ of ``engage-soap typegen`` for a tenant's own WSDL.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
@@ -187,10 +188,7 @@ class _Types:
         if known is not None:
             return known
         name = self.names.claim(key, "choices", _class_name(plan.type_name))
-        values = [f'"{v}"' for v in sorted(plan.choices)]
-        if any(not re.fullmatch(r"[\w .:/@+-]*", v) for v in plan.choices):
-            raise _unsupported(where, f"an enumeration value of {plan.type_name!r} has "
-                                      "characters typegen does not quote")
+        values = [json.dumps(v) for v in sorted(plan.choices)]  # a Python string literal too
         self.names.definitions.append(_wrap(f"{name} = Literal[", values, "]", ""))
         return name
 

@@ -6,6 +6,8 @@ import ast
 import asyncio
 import importlib.util
 import json
+import re
+import shlex
 import sys
 import typing
 from collections.abc import Mapping
@@ -155,3 +157,18 @@ def test_a_reply_key_that_is_no_python_name_uses_the_functional_form() -> None:
     text = client_module({"op": _Op(_plan("a"), _plan("class", "x-y"))}, "x.wsdl")
     assert 'OpReply = TypedDict("OpReply", {"class": "str | None", "x-y": "str | None"})' in text
     assert "@overload" not in text  # one operation: a plain method
+
+
+def test_readme_typegen_command_runs_on_a_fresh_clone(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Typed calls"):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None
+    [argv] = [shlex.split(line, comments=True) for line in block.group(1).splitlines()]
+    (tmp_path / "wsdl").symlink_to(Path(__file__).resolve().parents[2] / "wsdl")
+    monkeypatch.chdir(tmp_path)  # a checkout's layout, written into a scratch folder
+    result = typegen(*argv[2:])
+    assert result.exit_code == 0, result.output
+    module = tmp_path / argv[argv.index("-o") + 1]
+    assert 'Literal["userGetByEmail"]' in module.read_text()
