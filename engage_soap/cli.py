@@ -700,14 +700,14 @@ def typegen(session: Session, output: Path) -> None:
     from .typegen import client_module
 
     loaded = _tenant_wsdl(session.settings)
-    text = client_module(loaded.operations, Redactor()(session.settings.wsdl or ""))
+    text = client_module(loaded.model, Redactor()(session.settings.wsdl or ""))
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise Failure(type(exc).__name__, f"cannot write {output}: {exc.strerror or exc}",
                       EXIT_CONFIG) from None
-    session.report({"ok": True, "module": str(output), "operations": len(loaded.operations)},
-                   [f"wrote {output}: typed call for {len(loaded.operations)} operations"])
+    session.report({"ok": True, "module": str(output), "operations": len(loaded.model)},
+                   [f"wrote {output}: typed call for {len(loaded.model)} operations"])
 
 
 @cli.command("sandbox")

@@ -11,8 +11,8 @@ arguments keyword-only, its reply a TypedDict. The types follow the wire layer's
   out or sent as nil, required or not), a repeated one a ``list`` whose items may be None,
   and an enumeration an open ``str`` (newer servers add values).
 
-Only the plans are read (an operation's request and response :class:`ComplexPlan`), never
-anything SOAP-specific. :func:`package_module` writes ``engage_soap/typed_operations.py``
+Only the service model is read (each operation's request and reply :class:`ComplexPlan`),
+never anything SOAP-specific. :func:`package_module` writes ``engage_soap/typed_operations.py``
 (``python -m engage_soap.typegen`` regenerates it); :func:`client_module` writes the module
 of ``engage-soap typegen`` for a tenant's own WSDL.
 """
@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from .envelope import ComplexPlan, Field, SimplePlan
 from .errors import ConfigurationError
+from .schema import ComplexPlan, Field, SimplePlan
 
 __all__ = ["OperationTypes", "client_module", "package_module"]
 
@@ -40,17 +40,18 @@ _WIDTH = 100
 
 
 class OperationTypes(Protocol):
-    """What the generator reads of an operation: its request and response plans."""
+    """What the generator reads of an operation (a :class:`~engage_soap.service.Operation`):
+    its request and reply plans."""
 
     @property
     def request(self) -> ComplexPlan: ...
 
     @property
-    def response(self) -> ComplexPlan: ...
+    def reply(self) -> ComplexPlan: ...
 
 
 # What a simple type's converter returns on read -> what its writer accepts, as a type.
-# (envelope: ints and bools as such; decimals as int, float or Decimal; base64Binary as
+# (schema.simple_plan: ints and bools as such; decimals as int, float or Decimal; base64Binary as
 # bytes-like or a str of base64 text.)
 _ARGUMENT = {int: "int", bool: "bool", str: "str", Decimal: "Decimal | float",
              bytes: "bytes | bytearray | memoryview | str"}
@@ -228,7 +229,7 @@ class _Types:
         names = {f.name for f in op.request.fields}
         this = next(n for n in ("self", "self_", "_self") if n not in names)
         operation = next(n for n in ("operation", "operation_", "_operation") if n not in names)
-        reply = self.reply_dict(op.response, f"{name}Response", f"{name}Response",
+        reply = self.reply_dict(op.reply, f"{name}Response", f"{name}Response",
                                 name=_class_name(f"{name}Reply"))
         head = [f"{this}", f'{operation}: Literal["{name}"]', "/"]
         return _wrap("def call(", [*head, *(["*", *params] if params else [])],
@@ -359,7 +360,7 @@ def main() -> None:
     """Regenerate ``engage_soap/typed_operations.py`` from the bundled WSDL."""
     from .zeep_binding import load_wsdl
 
-    PACKAGE_MODULE.write_text(package_module(load_wsdl(None).operations), encoding="utf-8")
+    PACKAGE_MODULE.write_text(package_module(load_wsdl(None).model), encoding="utf-8")
     print(f"wrote {PACKAGE_MODULE}", file=sys.stderr)
 
 

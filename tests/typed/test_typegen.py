@@ -23,7 +23,7 @@ from tenant_wsdl import tenant_wsdl
 from engage_soap import ConfigurationError, EngageClient, InvalidInputError
 from engage_soap.cli import EXIT_CONFIG, cli
 from engage_soap.config import CONFIG_ENV, ENV_VARS
-from engage_soap.envelope import ComplexPlan, Field, simple_plan
+from engage_soap.schema import ComplexPlan, Field, simple_plan
 from engage_soap.testing import HttpRequest, MockTransport
 from engage_soap.transport import HttpReply
 from engage_soap.typed_operations import AsyncTypedCalls, TypedCalls
@@ -44,7 +44,7 @@ def typegen(*args: str) -> Result:
 
 
 def test_committed_module_is_the_generators_output() -> None:
-    regenerated = package_module(load_wsdl(None).operations)
+    regenerated = package_module(load_wsdl(None).model)
     assert PACKAGE_MODULE.read_text(encoding="utf-8") == regenerated, (
         "engage_soap/typed_operations.py is stale: run python -m engage_soap.typegen")
 
@@ -140,7 +140,7 @@ def test_typegen_needs_a_wsdl(tmp_path: Path) -> None:
 @dataclass
 class _Op:
     request: ComplexPlan
-    response: ComplexPlan
+    reply: ComplexPlan
 
 
 def _plan(*names: str) -> ComplexPlan:
