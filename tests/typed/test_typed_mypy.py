@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Checked
 from programs import BUNDLED, TENANT
+from typed_support import Checked
 
 MISTAKES = [name for name in (*BUNDLED, *TENANT) if not name.endswith("_ok")
             and name != "readme_example"]
