@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import defaults
 from .errors import ConfigurationError, TransportError
@@ -31,6 +31,7 @@ from .forking import renew_after_fork
 from .retry import RetryPolicy
 from .service import is_read
 from .transport import HttpReply, HttpTransport, Transport
+from .typed_operations import AsyncTypedCalls
 
 if TYPE_CHECKING:
     from .client import EngageClient
@@ -116,7 +117,7 @@ def _release(res: _Resources) -> None:
         res.sync.close()
 
 
-class AsyncEngageClient:
+class AsyncEngageClient(AsyncTypedCalls):
     """The :class:`EngageClient` facade as coroutines; safe to share between tasks.
 
     Takes EngageClient's arguments (see there), plus ``max_workers``: the worker threads
@@ -249,11 +250,15 @@ class AsyncEngageClient:
         """The request fields of ``operation`` (see EngageClient.request_schema)."""
         return await self._run(None, lambda c: c.request_schema(operation))
 
-    async def call(self, operation: str, /, **arguments: Any) -> dict[str, Any]:
+    # call(operation, **arguments), typed per operation, comes from AsyncTypedCalls: it is
+    # the coroutine of _call.
+
+    async def _call(self, operation: str, arguments: Mapping[str, Any], /) -> dict[str, Any]:
         """Call any operation of the WSDL in use (see EngageClient.call)."""
         write = None if is_read(operation) else _describe(
             operation, arguments.get("recipientId"))
-        return await self._run(write, lambda c: c.call(operation, **arguments))
+        # the name is data here, not a literal: the sync client's call, untyped
+        return await self._run(write, lambda c: cast(Any, c).call(operation, **arguments))
 
     # ------------------------------------------------------------ operations
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .client import EngageClient
     from .models import Contact
     from .sandbox import OutboxEntry, Sandbox
+    from .zeep_binding import LoadedWsdl
 
 __all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_FAULT", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND",
            "EXIT_OK", "EXIT_TRANSPORT", "EXIT_USAGE", "Failure", "Session", "Settings",
@@ -526,8 +527,9 @@ def call(session: Session, operation: str, arguments: dict[str, str]) -> None:
     """
     with session.client() as client:
         schema = client.request_schema(operation)
-        reply = client.call(operation, **{name: _argument(schema, operation, name, text)
-                                          for name, text in arguments.items()})
+        untyped: Any = client  # call's types need a literal operation name; this one is data
+        reply = untyped.call(operation, **{name: _argument(schema, operation, name, text)
+                                           for name, text in arguments.items()})
     if session.settings.json:
         emit({"ok": True, "operation": operation, "reply": reply})
     else:
@@ -637,6 +639,26 @@ def send_bulk(session: Session, message_id: int, input_path: Path, id_column: st
         raise SystemExit(1)
 
 
+def _tenant_wsdl(settings: Settings) -> LoadedWsdl:
+    """The --wsdl given (URL or file), fetched fresh with the credentials if given."""
+    from . import zeep_binding
+    from .transport import HttpTransport, basic_auth_header
+
+    if not settings.wsdl:
+        raise click.UsageError("give the tenant's WSDL with --wsdl URL_OR_PATH (or ENGAGE_WSDL)")
+    auth = (basic_auth_header(settings.username, settings.password)
+            if settings.username and settings.password else None)
+    with tempfile.TemporaryDirectory() as fresh, HttpTransport(
+            timeout=settings.timeout, verify=settings.verify) as http:
+        try:
+            return zeep_binding.load_wsdl(settings.wsdl, http=http, authorization=auth,
+                                          cache_dir=fresh)
+        except errors.ConfigurationError as exc:  # a network failure keeps its exit code
+            if isinstance(exc.__cause__, errors.TransportError):
+                raise exc.__cause__ from exc
+            raise
+
+
 @cli.group("contract")
 def contract() -> None:
     """Check a tenant's WSDL against the bundled one."""
@@ -654,30 +676,40 @@ def contract_check(session: Session, all_operations: bool, names: str | None) ->
     """
     from . import zeep_binding
     from .contract import FACADE_OPERATIONS, compare
-    from .transport import HttpTransport, basic_auth_header
 
-    settings = session.settings
-    if not settings.wsdl:
-        raise click.UsageError("give the tenant's WSDL with --wsdl URL_OR_PATH (or ENGAGE_WSDL)")
     if all_operations and names:
         raise click.UsageError("give --all or --operations, not both")
     operations = None if all_operations else (
         [n.strip() for n in names.split(",") if n.strip()] if names else FACADE_OPERATIONS)
-    auth = (basic_auth_header(settings.username, settings.password)
-            if settings.username and settings.password else None)
-    with tempfile.TemporaryDirectory() as fresh, HttpTransport(
-            timeout=settings.timeout, verify=settings.verify) as http:
-        try:
-            tenant = zeep_binding.load_wsdl(settings.wsdl, http=http, authorization=auth,
-                                            cache_dir=fresh)
-        except errors.ConfigurationError as exc:  # a network failure keeps its exit code
-            if isinstance(exc.__cause__, errors.TransportError):
-                raise exc.__cause__ from exc
-            raise
+    tenant = _tenant_wsdl(session.settings)
     report = compare(zeep_binding.load_wsdl(None).operations, tenant.operations, operations)
     session.report(report.as_dict(), report.lines())
     if not report.compatible:
         raise SystemExit(1)
+
+
+@cli.command("typegen")
+@click.option("-o", "--output", required=True, metavar="MODULE.py",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The Python module to write.")
+@engage_command
+def typegen(session: Session, output: Path) -> None:
+    """Write a typed ``call`` for --wsdl (a tenant's WSDL, URL or file) to a module.
+
+    ``from MODULE import typed``, then ``typed(client).call("op", ...)`` is checked by mypy
+    and completed by editors. Exit code 7 names what the WSDL holds that cannot be typed.
+    """
+    from .typegen import client_module
+
+    loaded = _tenant_wsdl(session.settings)
+    text = client_module(loaded.model, Redactor()(session.settings.wsdl or ""))
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise Failure(type(exc).__name__, f"cannot write {output}: {exc.strerror or exc}",
+                      EXIT_CONFIG) from None
+    session.report({"ok": True, "module": str(output), "operations": len(loaded.model)},
+                   [f"wrote {output}: typed call for {len(loaded.model)} operations"])
 
 
 @cli.command("sandbox")

@@ -43,6 +43,7 @@ from .service import is_read
 from .shapes import nonblank
 from .soap import SoapWire, Wire
 from .transport import HttpTransport, Transport, basic_auth_header
+from .typed_operations import TypedCalls
 
 if TYPE_CHECKING:
     from .bulk import BulkReport
@@ -70,7 +71,7 @@ def _check_endpoint(endpoint: object) -> str:
     return endpoint
 
 
-class EngageClient:
+class EngageClient(TypedCalls):
     """A client of one Engage tenant's ecmapi SOAP endpoint; safe to share between threads.
 
     ``endpoint``: the service address, ``https://<host>[/<instance>]/api/soap/v<N>/``; it
@@ -194,17 +195,7 @@ class EngageClient:
         (``.find("a/b")`` gives a field; ``.describe()`` it as plain data)."""
         return self._wire.model.operation(operation).request
 
-    def call(self, operation: str, /, **arguments: Any) -> dict[str, Any]:
-        """Call any operation of the WSDL in use; returns the reply as plain data.
-
-        Arguments are named like the operation's elements, nested values as dicts and
-        repeated ones as lists, e.g. ``client.call("membershipSubscribeByEmail",
-        email="a@example.com", groupId=4711, subscriptionMode="OPT_IN")``. They are
-        checked against the schema before any request. Faults are typed, the rate limit
-        applies, and only reads (see ``READ_OPERATIONS``) are retried once they may have
-        reached the server.
-        """
-        return self._call(operation, arguments)
+    # call(operation, **arguments), typed per operation, comes from TypedCalls: it is _call.
 
     def _call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """One operation through the wire: paced, retried by the rules, errors labelled."""
