@@ -672,7 +672,10 @@ def contract_check(session: Session, all_operations: bool, names: str | None) ->
             if isinstance(exc.__cause__, errors.TransportError):
                 raise exc.__cause__ from exc
             raise
-    report = compare(zeep_binding.load_wsdl(None).operations, tenant.operations, operations)
+    try:
+        report = compare(zeep_binding.load_wsdl(None), tenant, operations)
+    except errors.InvalidInputError as exc:  # a misspelt --operations name checks nothing
+        raise click.UsageError(f"--operations: {exc}") from exc
     session.report(report.as_dict(), report.lines())
     if not report.compatible:
         raise SystemExit(1)
