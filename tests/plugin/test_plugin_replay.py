@@ -160,3 +160,12 @@ def test_xml_differences_ignore_prefixes_and_layout() -> None:
     assert xml_differences(a, b) is None
     assert xml_differences(a, b.replace(b"1", b"{{any}}")) is None
     assert "<b>2" in (xml_differences(a.replace(b"1", b"2"), b) or "")
+
+
+def test_one_class_is_named_redactor_the_cli_filter_is_secret_filter() -> None:
+    from engage_soap import cli
+
+    assert not hasattr(cli, "Redactor")
+    mask = cli.SecretFilter("pw-Secret-1")
+    assert mask("x pw-Secret-1 https://u:p@h/ Authorization: Basic dTpw") == (
+        "x *** https://***@h/ Authorization: Basic ***")
