@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +31,21 @@ def test_welcome(engage_replay):
     result = client.send_prepared_message(23541, email="j.mcexample@example.com",
                                           parameters={"FIRSTNAME": value, "NOTE": "secret-7"})
     assert result.contact.id == 33457
+    assert result.contact.email == "j.mcexample@example.com"  # mapped back on replay
     if not os.environ.get("SHORT"):
         assert client.contact_get(mobile_number="+4915112345678").id == 33458
 '''
 REAL = ("j.mcexample@example.com", "+4915112345678", "mo.bile@example.com",
-        DEFAULT_PASSWORD)
+        DEFAULT_PASSWORD, "secret-7", "<value>Jo<")
+KEY = "test-redaction-key-1"
+
+
+@pytest.fixture(autouse=True)
+def _own_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test has its own config folder (no key file) and the same key in the env."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("ENGAGE_REDACT_KEY", KEY)
+    monkeypatch.delenv("ENGAGE_RECORD", raising=False)
 
 
 @pytest.fixture
@@ -68,14 +79,18 @@ def test_record_then_replay_round_trips(pytester: pytest.Pytester, sandbox: Sand
     assert list(first) == ["001-contactGet.request.xml", "001-contactGet.response.xml",
                            "002-messageSendSingle.request.xml",
                            "002-messageSendSingle.response.xml",
-                           "003-contactGet.request.xml", "003-contactGet.response.xml"]
+                           "003-contactGet.request.xml", "003-contactGet.response.xml",
+                           "cassette.json"]
     blob = b"".join(first.values())
-    for real in REAL:  # redaction is complete: no real address, number or password
+    for real in REAL:  # redaction is complete: no real address, number, value or password
         assert real.encode() not in blob, real
-    fake = Redactor().email("j.mcexample@example.com")
+    fake = Redactor(key=KEY).email("j.mcexample@example.com")
     assert fake.encode() in first["001-contactGet.request.xml"]
     assert fake.encode() in first["001-contactGet.response.xml"]
-    assert Redactor().mobile("+4915112345678").encode() in first["003-contactGet.request.xml"]
+    assert Redactor(key=KEY).mobile("+4915112345678").encode() in first[
+        "003-contactGet.request.xml"]
+    assert first["001-contactGet.response.xml"].startswith(  # the server's JAX-WS shape
+        b"<?xml version='1.0' encoding='UTF-8'?><S:Envelope")
     assert first["002-messageSendSingle.request.xml"].startswith(b"<?xml")
     assert b"\n  <soapenv:Body>" in first["002-messageSendSingle.request.xml"]  # pretty
     assert len(sandbox.state.outbox) == 1
@@ -97,11 +112,12 @@ def test_replay_fails_with_a_readable_diff_and_honours_any(
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "request 2 differs from the recording 002-messageSendSingle" in text
-    assert re.search(r"-\s+<value>Jo\s*$", text, re.M), text
+    jo = Redactor(key=KEY).text("Jo")  # with the recording's key a changed value shows
+    assert re.search(rf"-\s+<value>{jo}\s*$", text, re.M), text
     assert re.search(r"\+\s+<value>Joanna\s*$", text, re.M), text
 
     recorded = pytester.path / "cassettes" / "welcome" / "002-messageSendSingle.request.xml"
-    recorded.write_bytes(recorded.read_bytes().replace(b"<value>Jo</value>",
+    recorded.write_bytes(recorded.read_bytes().replace(f"<value>{jo}</value>".encode(),
                                                        b"<value>{{any}}</value>"))
     _run(pytester).assert_outcomes(passed=1)
 
@@ -130,28 +146,65 @@ def test_recording_without_an_endpoint_is_a_usage_error(pytester: pytest.Pyteste
 
 def test_a_recording_that_would_hold_the_password_is_refused(tmp_path: Path) -> None:
     reply = (b'<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>'
-             b'<x note="pw-Secret-1"/></S:Body></S:Envelope>')
+             b"<pw-Secret-1/></S:Body></S:Envelope>")  # where redaction cannot reach it
     replies = [reply, b"<ok/>"]
+    folder = tmp_path / "cassette"
     transport = RecordingTransport(MockTransport(lambda r: HttpReply(200, {}, replies.pop(0))),
-                                   Cassette(tmp_path), Redactor(password="pw-Secret-1"))
+                                   Cassette(folder), Redactor(password="pw-Secret-1"))
     with pytest.raises(ConfigurationError, match="would still contain the password"):
         transport.request("POST", "http://h/", b"<a>hello</a>", {})
-    assert list(tmp_path.iterdir()) == []  # nothing was written
     # where redaction can reach it, the password is replaced, and the exchange recorded
-    transport.request("POST", "http://h/", b"<a>pw-Secret-1</a>", {})
-    assert b"REDACTED-PASSWORD" in (tmp_path / "001-unknown.request.xml").read_bytes()
+    transport.request("POST", "http://h/", b"<a note='pw-Secret-1'>x</a>", {})
+    transport.commit()
+    assert [p.name for p in sorted(folder.iterdir())] == [
+        "001-unknown.request.xml", "001-unknown.response.xml", "cassette.json"]
+    assert b"REDACTED-PASSWORD" in (folder / "001-unknown.request.xml").read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["cassette"]  # no staging folder left
 
 
-def test_redaction_is_stable_and_keeps_structure() -> None:
-    r = Redactor(elements=["apiKey"])
-    body = (b"<a><email>A.B@Real.org</email><mobileNumber>+49 151 1234</mobileNumber>"
-            b"<msg>Contact with identifier=a.b@real.org does not exist.</msg>"
-            b"<apiKey>k-123</apiKey><id>24011454555</id></a>")
-    once, twice = r.redact(body), r.redact(body)
-    assert once == twice
-    assert b"real.org" not in once.lower() and b"1234" not in once and b"k-123" not in once
-    assert b"<id>24011454555</id>" in once  # ids are not phone numbers
-    assert once.count(r.email("a.b@real.org").encode()) == 2  # case-insensitive, stable
+SEND = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:ecm="http://ecircle.com/developer/ecmapi"><soapenv:Body><ecm:messageSendSingle>'
+        b"<messageId>23541</messageId><recipientId>33457</recipientId><additionalContent>"
+        b"<parameters><name>CITY</name><value>Bonn</value></parameters>"
+        b"<parameters><name>IBAN</name><value>DE89370400440532013000</value></parameters>"
+        b"<parameters><name>PHONE</name><value>0228 123456</value></parameters>"
+        b"<attachments><name>invoice-smith.pdf</name><contentType>application/pdf"
+        b"</contentType><content>JVBERi0xLjQ=</content></attachments>"
+        b"</additionalContent></ecm:messageSendSingle></soapenv:Body></soapenv:Envelope>")
+FAULT = ("<S:Envelope xmlns:S='http://schemas.xmlsoap.org/soap/envelope/'><S:Body><S:Fault>"
+         "<faultcode>S:Server</faultcode><faultstring>Contact Jürgen Müller "
+         "jürgen.müller@exämple.de does not exist.</faultstring><detail>"
+         "<ns2:NoSuchObjectException xmlns:ns2='http://ecircle.com/developer/ecmapi'>"
+         "<errorActor>CLIENT</errorActor><errorCode>NO_SUCH_OBJECT</errorCode><propertyValue>"
+         "jürgen.müller@exämple.de</propertyValue></ns2:NoSuchObjectException></detail>"
+         "</S:Fault></S:Body></S:Envelope>").encode()
+
+
+def test_a_cassette_holds_no_personal_data_by_default() -> None:
+    r = Redactor(key=KEY)
+    sent, fault = r.redact(SEND), r.redact(FAULT, pretty=False)
+    for real in (b"Bonn", b"DE89370400440532013000", b"0228 123456", b"invoice-smith",
+                 b"JVBERi0xLjQ=", "Müller".encode(), "exämple".encode(), b"does not exist"):
+        assert real not in sent + fault, real
+    for kept in (b"<messageId>23541</messageId>", b"<recipientId>33457</recipientId>",
+                 b"<name>CITY</name>", b"<name>IBAN</name>", b"application/pdf",
+                 b"<errorCode>NO_SUCH_OBJECT</errorCode>", b"<faultcode>S:Server</faultcode>"):
+        assert kept in sent + fault, kept
+    # a non-ASCII address is replaced whole, by the same fake as its ASCII-cased twin
+    assert r.email("JÜRGEN.müller@exämple.de").encode() in fault
+    assert r.redact(SEND) == sent  # stable: the same bytes again
+    assert Redactor(key="another key").redact(SEND) != sent  # keyed
+    unkeyed = hashlib.sha256(b"engage_soap:bonn").hexdigest()[:10].encode()
+    assert unkeyed not in sent  # not an unkeyed hash anyone can recompute
+
+
+def test_redaction_is_narrowed_and_widened_by_attribute_or_parameter_name() -> None:
+    r = Redactor(key=KEY, keep=["CITY", "faultstring"], elements=["IBAN", "contentType"])
+    sent, fault = r.redact(SEND), r.redact(FAULT, pretty=False)
+    assert b"<value>Bonn</value>" in sent  # kept by parameter name
+    assert b"DE89370400440532013000" not in sent and b"application/pdf" not in sent
+    assert "Jürgen Müller".encode() in fault  # kept by element name
+    assert "<propertyValue>jürgen".encode() not in fault
 
 
 def test_xml_differences_ignore_prefixes_and_layout() -> None:
