@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from engage_soap import ConfigurationError
+from engage_soap import ConfigurationError, EngageClient, EngageError, RetryPolicy
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 from engage_soap.testing import (
     Cassette,
@@ -17,8 +18,10 @@ from engage_soap.testing import (
     MockTransport,
     RecordingTransport,
     Redactor,
+    ReplayServer,
     xml_differences,
 )
+from engage_soap.transport import HttpTransport
 
 pytest_plugins = ["pytester"]
 
@@ -213,6 +216,8 @@ def test_xml_differences_ignore_prefixes_and_layout() -> None:
     assert xml_differences(a, b) is None
     assert xml_differences(a, b.replace(b"1", b"{{any}}")) is None
     assert "<b>2" in (xml_differences(a.replace(b"1", b"2"), b) or "")
+    assert xml_differences(b"<a>x<b/>y</a>", b"<a>x<b/>z</a>") is not None  # tails count
+    assert xml_differences(b'<a k="1"/>', b'<a k="2"/>') is not None
 
 
 def test_one_class_is_named_redactor_the_cli_filter_is_secret_filter() -> None:
@@ -222,3 +227,131 @@ def test_one_class_is_named_redactor_the_cli_filter_is_secret_filter() -> None:
     mask = cli.SecretFilter("pw-Secret-1")
     assert mask("x pw-Secret-1 https://u:p@h/ Authorization: Basic dTpw") == (
         "x *** https://***@h/ Authorization: Basic ***")
+
+
+# ------------------------------------------------------------------ in-process record/replay
+
+
+def _record_in_process(sandbox: Sandbox, folder: Path, calls: Callable[[EngageClient], None],
+                       key: str = KEY) -> RecordingTransport:
+    transport = RecordingTransport(HttpTransport(timeout=10), Cassette(folder),
+                                   Redactor(key=key, password=DEFAULT_PASSWORD))
+    with EngageClient(sandbox.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, transport=transport,
+                      rate_limit=None, validate=True) as client:
+        calls(client)
+    return transport
+
+
+def _lookups(client: EngageClient) -> None:
+    for contact_id in (33457, 33458, 33459, 33460):
+        client.contact_get(contact_id=contact_id)
+    client.contact_get(email="j.mcexample@example.com")
+
+
+def test_replay_without_the_key_maps_fakes_back_and_serves_concurrent_calls(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _record_in_process(sandbox, tmp_path / "c", _lookups).commit()
+    monkeypatch.delenv("ENGAGE_REDACT_KEY")  # a CI machine: no key at all
+    with ReplayServer(tmp_path / "c") as replay, EngageClient(
+            replay.url, "u", "p", rate_limit=None, validate=True) as client:
+        with ThreadPoolExecutor(6) as pool:  # in any order, at once
+            got = list(pool.map(lambda i: client.contact_get(contact_id=i).id,
+                                [33460, 33459, 33458, 33457]))
+        assert got == [33460, 33459, 33458, 33457]
+        contact = client.contact_get(email="j.mcexample@example.com")
+        assert contact.email == "j.mcexample@example.com"  # the value the test sent
+    assert replay.problems == [] and replay.unused == []
+    assert not list((tmp_path / "config").glob("**/redact.key"))  # replay made no key
+
+
+def test_with_the_key_a_changed_value_fails_without_it_fakes_match_by_position(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _record_in_process(sandbox, tmp_path / "c", lambda c: c.contact_get(
+        email="j.mcexample@example.com")).commit()
+    for key, problems in ((KEY, 1), (None, 0)):
+        if key is None:
+            monkeypatch.delenv("ENGAGE_REDACT_KEY")
+        with ReplayServer(tmp_path / "c") as replay, EngageClient(
+                replay.url, "u", "p", rate_limit=None, retry=RetryPolicy.none()) as client:
+            try:
+                client.contact_get(email="other@example.com")
+            except EngageError:
+                pass
+        assert len(replay.problems) == problems
+
+
+def test_a_failed_re_recording_leaves_the_old_cassette(sandbox: Sandbox,
+                                                       tmp_path: Path) -> None:
+    folder = tmp_path / "cassettes" / "c"
+    _record_in_process(sandbox, folder, _lookups).commit()
+    (folder / "NOTES.md").write_text("why this cassette exists")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    failing = _record_in_process(sandbox, folder, lambda c: c.contact_get(contact_id=33457))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # untouched so far
+    failing.discard()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    again = _record_in_process(sandbox, folder, _lookups)
+    again.commit()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # same bytes
+    assert [p.name for p in folder.parent.iterdir()] == ["c"]  # nothing left beside it
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("001-contactGet.request.xml",
+     b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', "001-contactGet.request.xml: not a "
+                                                  "well-formed request"),
+    ("001-contactGet.request.xml", b"<a>&nbsp;</a>", "001-contactGet.request.xml"),
+    ("001-contactGet.meta.json", b"{not json", "001-contactGet.meta.json: not a JSON"),
+    ("001-contactGet.meta.json", b"[500]", "001-contactGet.meta.json: expected"),
+    ("001-contactGet.meta.json", b'{"status": 1000}', "status must be an HTTP status"),
+    ("001-contactGet.meta.json", b'{"status": 500, "x": 1}', "meta.json: expected"),
+    ("cassette.json", b"{", "cassette.json: not a JSON"),
+])
+def test_a_hand_edited_cassette_is_a_configuration_error_naming_the_file(
+        tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    (tmp_path / "001-contactGet.request.xml").write_bytes(b"<a/>")
+    (tmp_path / "001-contactGet.response.xml").write_bytes(b"<b/>")
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        ReplayServer(tmp_path)
+
+
+USER_VERIFY = '''
+def test_verify(engage_replay):
+    client = engage_replay("cassettes/v", verify=False, timeout=5)
+    assert client.api_version() == "8"
+'''
+
+
+def test_record_mode_gives_http_settings_to_the_real_transport(
+        pytester: pytest.Pytester, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_user=USER_VERIFY)
+    monkeypatch.setenv("ENGAGE_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
+    monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
+    result = _run(pytester, "--engage-record")
+    result.assert_outcomes(passed=1)
+    assert "your transport" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("value", ["false", "no", "off", "False", ""])
+def test_engage_record_false_replays(pytester: pytest.Pytester, sandbox: Sandbox,
+                                     monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    pytester.makepyfile(test_user=USER_VERIFY)
+    monkeypatch.setenv("ENGAGE_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
+    monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("ENGAGE_RECORD", value)
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)  # it replays: there is no cassette to replay
+    result.stdout.fnmatch_lines(["*no cassette folder*"])
+    assert sandbox.state.calls == []  # nothing reached the endpoint
+
+
+def test_engage_record_that_is_no_boolean_is_a_usage_error(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_user=USER_VERIFY)
+    monkeypatch.setenv("ENGAGE_RECORD", "maybe")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ENGAGE_RECORD='maybe' is not a boolean*"])
