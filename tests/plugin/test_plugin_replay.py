@@ -273,10 +273,12 @@ def test_with_the_key_a_changed_value_fails_without_it_fakes_match_by_position(
             monkeypatch.delenv("ENGAGE_REDACT_KEY")
         with ReplayServer(tmp_path / "c") as replay, EngageClient(
                 replay.url, "u", "p", rate_limit=None, retry=RetryPolicy.none()) as client:
-            try:
-                client.contact_get(email="other@example.com")
-            except EngageError:
-                pass
+            if problems:
+                with pytest.raises(EngageError, match="engage_replay: request 1 differs"):
+                    client.contact_get(email="other@example.com")
+            else:
+                assert client.contact_get(email="other@example.com").email == \
+                    "other@example.com"
         assert len(replay.problems) == problems
 
 
