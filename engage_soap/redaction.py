@@ -34,8 +34,9 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from .config import CONFIG_ENV, default_config_path
-from .envelope import ComplexPlan, Field, OperationPlan, SimplePlan, parse_xml, simple_plan
+from .envelope import OperationPlan, parse_xml
 from .errors import ConfigurationError, ProtocolError
+from .schema import ComplexPlan, Field, SimplePlan, simple_plan
 
 __all__ = ["KEY_ENV", "STRUCTURE", "Redactor", "key_file", "redaction_key"]
 
