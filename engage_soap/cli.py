@@ -79,8 +79,9 @@ class Failure(click.ClickException):
         click.echo(self.line, err=True)
 
 
-class Redactor:
-    """Removes a password, Basic credentials and URL user info from text."""
+class SecretFilter:
+    """Removes a password, Basic credentials and URL user info from text (log and error
+    lines). Envelopes recorded for tests are redacted by :class:`engage_soap.testing.Redactor`."""
 
     _AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[^\s'\",}]+")
     _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
@@ -107,7 +108,7 @@ class _StderrLog(logging.Handler):
     """While in a ``with`` block: engage_soap log records on stderr (DEBUG with -v), redacted.
     A sandbox in this process logs every envelope: only the sandbox command shows those."""
 
-    def __init__(self, verbose: int, redact: Redactor, *, sandbox: bool = False) -> None:
+    def __init__(self, verbose: int, redact: SecretFilter, *, sandbox: bool = False) -> None:
         super().__init__(logging.DEBUG if verbose else logging.WARNING)
         self.redact, self.sandbox, self.logger = redact, sandbox, logging.getLogger("engage_soap")
 
@@ -159,7 +160,7 @@ class _Main(click.Group):
                 failure: click.ClickException = Failure(
                     "KeyboardInterrupt", "interrupted", EXIT_INTERRUPTED, line="interrupted")
             elif isinstance(exc, errors.EngageError):
-                message = ctx.meta.get(_REDACT, Redactor())(" ".join(str(exc).split()))
+                message = ctx.meta.get(_REDACT, SecretFilter())(" ".join(str(exc).split()))
                 failure = Failure(type(exc).__name__, message, exit_code_for(exc))
             else:
                 failure = exc
@@ -199,7 +200,7 @@ class Session:
     """What an :func:`engage_command` gets: the resolved settings and a client."""
 
     settings: Settings
-    redact: Redactor
+    redact: SecretFilter
     sandbox: Sandbox | None = None
 
     @contextmanager
@@ -243,7 +244,7 @@ def engage_command(fn: Callable[..., None]) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         ctx = click.get_current_context()
         settings = resolve_settings(ctx)
-        ctx.meta[_REDACT] = redact = Redactor(settings.password)
+        ctx.meta[_REDACT] = redact = SecretFilter(settings.password)
         with _StderrLog(settings.verbose, redact):
             fn(Session(settings, redact), **{k: v for k, v in kwargs.items()
                                              if k not in SHARED_NAMES})
@@ -491,7 +492,7 @@ def ping(session: Session) -> None:
     """Check the endpoint and credentials: print the API version (systemGetApiVersion)."""
     with session.client() as client:
         version = client.api_version()
-    endpoint = Redactor()(session.settings.endpoint or "")
+    endpoint = SecretFilter()(session.settings.endpoint or "")
     session.report({"ok": True, "endpoint": endpoint, "api_version": version},
                    [f"ok: {endpoint} answers, API version {version}"])
 
@@ -682,7 +683,10 @@ def contract_check(session: Session, all_operations: bool, names: str | None) ->
     operations = None if all_operations else (
         [n.strip() for n in names.split(",") if n.strip()] if names else FACADE_OPERATIONS)
     tenant = _tenant_wsdl(session.settings)
-    report = compare(zeep_binding.load_wsdl(None).operations, tenant.operations, operations)
+    try:
+        report = compare(zeep_binding.load_wsdl(None), tenant, operations)
+    except errors.InvalidInputError as exc:  # a misspelt --operations name checks nothing
+        raise click.UsageError(f"--operations: {exc}") from exc
     session.report(report.as_dict(), report.lines())
     if not report.compatible:
         raise SystemExit(1)
@@ -702,7 +706,7 @@ def typegen(session: Session, output: Path) -> None:
     from .typegen import client_module
 
     loaded = _tenant_wsdl(session.settings)
-    text = client_module(loaded.model, Redactor()(session.settings.wsdl or ""))
+    text = client_module(loaded.model, SecretFilter()(session.settings.wsdl or ""))
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -753,7 +757,7 @@ def sandbox_command(host: str, port: int, state_file: Path | None, rate_limit: f
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"warning: the sandbox on {host} is reachable from other machines, with "
                    "well-known credentials", err=True)
-    with _StderrLog(settings.verbose, Redactor(), sandbox=True):
+    with _StderrLog(settings.verbose, SecretFilter(), sandbox=True):
         try:
             run(host, port, state_file=state_file, rate_limit=rate_limit or None,
                 api_version=api_version, ready=ready, latency=latency, attributes=attributes)

@@ -14,12 +14,14 @@ e.g. ``@pytest.mark.engage_sandbox(rate_limit=10, api_version="9")`` (keyword ar
 ``Sandbox``), and build other clients with ``engage_sandbox.make_client(**kwargs)``.
 
 ``engage_replay(folder)`` returns a client bound to a loopback server that serves the
-cassette in ``folder`` (relative to the test file) in order; a request that differs from
-its recording, or a recorded exchange left unused (unless ``allow_unused=True``), fails
-the test with a readable diff. Run the tests with ``--engage-record`` (or
-``ENGAGE_RECORD=1``) and the same call records the cassette instead, against
-ENGAGE_ENDPOINT / ENGAGE_USERNAME / ENGAGE_PASSWORD, redacted (credentials; e-mail
-addresses and mobile numbers as stable fakes; the elements named in ENGAGE_REDACT).
+cassette in ``folder`` (relative to the test file); a request that matches no recorded
+exchange, or a recorded exchange left unused (unless ``allow_unused=True``), fails the test
+with a readable diff. Run the tests with ``--engage-record`` (or ``ENGAGE_RECORD=1``; the
+variable reads like every boolean setting: 1/true/yes/on, 0/false/no/off or empty) and the
+same call records the cassette instead, against ENGAGE_ENDPOINT / ENGAGE_USERNAME /
+ENGAGE_PASSWORD, pseudonymised (see :mod:`engage_soap.redaction`; ENGAGE_REDACT and
+ENGAGE_REDACT_KEEP widen and narrow it by name); the new recording replaces the old one
+only when the test passed.
 Clients of both fixtures check every request and reply against the WSDL
 (``validate=True``).
 
@@ -50,6 +52,8 @@ __all__ = ["EngageSandbox", "engage_async_client", "engage_replay", "engage_sand
 
 _MARKER = "engage_sandbox"
 _REPLAYS = pytest.StashKey[list[tuple["ReplayServer", bool]]]()
+_RECORDINGS = pytest.StashKey[list["RecordingTransport"]]()
+_RECORD_ENV = "ENGAGE_RECORD"
 
 
 def _test_options() -> dict[str, Any]:
@@ -68,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _recording(config)  # a bad ENGAGE_RECORD stops the run before any test
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): keyword arguments for the engage_sandbox fixture's Sandbox "
@@ -81,8 +86,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         result = yield
     except BaseException:
+        for recording in item.stash.get(_RECORDINGS, []):
+            recording.discard()  # the cassette recorded before stays
         _fail_on_replay_problems(item, failed=True)
         raise
+    for recording in item.stash.get(_RECORDINGS, []):
+        recording.commit()
     _fail_on_replay_problems(item, failed=False)
     return result
 
@@ -201,29 +210,45 @@ def engage_async_client(engage_sandbox: EngageSandbox) -> AsyncEngageClient:
 
 
 def _recording(config: pytest.Config) -> bool:
-    return bool(config.getoption("--engage-record")) or os.environ.get(
-        "ENGAGE_RECORD", "") not in ("", "0")
+    """--engage-record, or ENGAGE_RECORD read as the command line reads a boolean."""
+    import click
+
+    value = os.environ.get(_RECORD_ENV, "")
+    try:
+        from_env = bool(click.BOOL.convert(value, None, None))
+    except click.BadParameter:
+        raise pytest.UsageError(f"{_RECORD_ENV}={value!r} is not a boolean: use 1, true, "
+                                "yes or on to record, 0, false, no, off or nothing to "
+                                "replay") from None
+    return bool(config.getoption("--engage-record")) or from_env
+
+
+def _names(variable: str) -> list[str]:
+    return os.environ.get(variable, "").split(",")
 
 
 @pytest.fixture
 def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., EngageClient]]:
     """``engage_replay(folder, allow_unused=False, **client_options)`` -> an EngageClient
     replaying the cassette in ``folder`` (or recording it, with ``--engage-record``)."""
+    import inspect
+
     from .client import EngageClient
     from .testing import Cassette, RecordingTransport, Redactor, ReplayServer
     from .transport import HttpTransport
+    from .zeep_binding import load_wsdl
 
     record = _recording(request.config)
     servers: list[ReplayServer] = []
     clients: list[EngageClient] = []
     replays = request.node.stash.setdefault(_REPLAYS, [])
+    recordings = request.node.stash.setdefault(_RECORDINGS, [])
 
     def make(folder: str | os.PathLike[str], *, allow_unused: bool = False,
              **kwargs: Any) -> EngageClient:
         path = Path(folder)
         if not path.is_absolute():
             path = Path(request.path).parent / path
-        redactor = Redactor(elements=os.environ.get("ENGAGE_REDACT", "").split(","))
         options = {**_test_options(), **kwargs}
         if record:
             env = {k: os.environ.get(f"ENGAGE_{k.upper()}") for k in
@@ -231,13 +256,19 @@ def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., Enga
             missing = [f"ENGAGE_{k.upper()}" for k, v in env.items() if not v]
             if missing:
                 raise pytest.UsageError(f"--engage-record needs {', '.join(missing)}")
-            redactor.password = env["password"]
-            transport: RecordingTransport = RecordingTransport(
-                HttpTransport(timeout=options.pop("timeout")), Cassette(path), redactor)
+            # the HTTP settings given (timeout, verify, ...) belong to the real transport
+            http = {k: options.pop(k) for k in inspect.signature(HttpTransport).parameters
+                    if k in options}
+            redactor = Redactor(password=env["password"], elements=_names("ENGAGE_REDACT"),
+                                keep=_names("ENGAGE_REDACT_KEEP"))
+            transport = RecordingTransport(HttpTransport(**http), Cassette(path), redactor)
+            recordings.append(transport)
             client = EngageClient(str(env["endpoint"]), str(env["username"]),
                                   str(env["password"]), transport=transport, **options)
+            # what is a number or an enumeration: the WSDL the client loaded (cached)
+            redactor.plans = load_wsdl(options.get("wsdl")).operations
         else:
-            server = ReplayServer(path, redactor=redactor).start()
+            server = ReplayServer(path).start()
             servers.append(server)
             replays.append((server, allow_unused))
             client = EngageClient(server.url, "replay-user", "replay-secret", **options)

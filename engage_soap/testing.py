@@ -9,23 +9,29 @@ function of yours answers every request, with no socket at all::
 
     client = EngageClient(url, "user", "secret", transport=MockTransport(answer))
 
-A **cassette** is a folder of recorded exchanges, ``NNN-<operation>.request.xml``,
-``NNN-<operation>.response.xml`` and, where the reply is not a 200 with text/xml,
-``NNN-<operation>.meta.json``. :class:`ReplayServer` serves one on loopback, in order,
-checking each request against the recording; :class:`RecordingTransport` writes one
-while a real tenant (or a sandbox) answers, redacted by a :class:`Redactor`. The pytest
-plugin's ``engage_replay`` fixture puts both together.
+Recorded exchanges have one format, for cassettes and for the project's own fixtures: an
+exchange is ``<name>.request.xml``, exactly one ``<name>.response.<ext>`` (``xml``;
+``html`` or ``txt`` for what proxies send) and, where the reply is not a 200 with
+text/xml, ``<name>.meta.json`` (``{"status": 500, "content_type": "..."}``). A
+**cassette** is a folder of exchanges named ``NNN-<operation>``, with a
+``cassette.json`` naming the redaction key it was recorded with (an id, not the key).
+:class:`ReplayServer` serves one on loopback; :class:`RecordingTransport` writes one while
+a real tenant (or a sandbox) answers, pseudonymised by a :class:`Redactor` (see
+:mod:`engage_soap.redaction` for what is kept and what is replaced). The pytest plugin's
+``engage_replay`` fixture puts both together. :func:`xml_differences` is the one XML
+comparison of the project (recorded fixtures are checked with it too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import re
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +40,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import ConfigurationError
+from .envelope import parse_xml
+from .errors import ConfigurationError, ProtocolError
+from .redaction import Redactor, key_id, redaction_key
 from .transport import HttpReply, Transport
 
 __all__ = [
@@ -53,7 +61,9 @@ __all__ = [
 ANY = "{{any}}"  # a recorded element with this text matches any value
 _SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _XML_TYPE = "text/xml;charset=utf-8"
-_NAME = re.compile(r"^(\d{3})-([A-Za-z0-9_]+)\.request\.xml$")
+_NAME = re.compile(r"^(\d{3})-([A-Za-z0-9_]+)$")
+_EXCHANGE_FILE = re.compile(r"^.+\.(request\.xml|response\.[a-z]+|meta\.json)$")
+_CASSETTE_FILE = "cassette.json"
 
 
 @dataclass(frozen=True)
@@ -93,154 +103,119 @@ class MockTransport:
         return f"MockTransport(requests={len(self.requests)})"
 
 
-# ---------------------------------------------------------------- XML helpers
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           remove_blank_text=True, remove_comments=True, remove_pis=True)
-
-
-def _parse(data: bytes) -> etree._Element | None:
-    try:
-        return etree.fromstring(data, _parser())
-    except (etree.XMLSyntaxError, ValueError):
-        return None
-
-
-def _pretty(root: etree._Element) -> bytes:
-    data: bytes = etree.tostring(root, pretty_print=True, xml_declaration=True,
-                                 encoding="utf-8")
-    return data
+# ---------------------------------------------------------------- XML comparison
 
 
 def operation_of(body: bytes) -> str:
     """The operation an envelope is for (the local name of its Body's first element)."""
-    root = _parse(body)
-    soap_body = root.find(f"{{{_SOAP_ENV}}}Body") if root is not None else None
+    try:
+        root = parse_xml(body)
+    except ProtocolError:
+        return "unknown"
+    soap_body = root.find(f"{{{_SOAP_ENV}}}Body")
     if soap_body is None or not len(soap_body):
         return "unknown"
     name = etree.QName(soap_body[0]).localname
     return name.removesuffix("Response") if name.endswith("Response") else name
 
 
-def _outline(element: etree._Element, recorded: etree._Element | None, depth: int = 0
-             ) -> list[str]:
-    """A line per element: path-like indentation, tag, text; ``{{any}}`` where recorded."""
-    text = (element.text or "").strip()
-    if recorded is not None and (recorded.text or "").strip() == ANY:
-        text = ANY
-    lines = [f"{'  ' * depth}<{etree.QName(element).localname}>{text}"]
+class _Bindings:
+    """Fakes of a recording bound to the values a test sent in their place, one to one.
+
+    With ``verify`` (a Redactor holding the key the cassette was recorded with), a value
+    binds only to the very fake it makes; without, any value binds (by position).
+    """
+
+    def __init__(self, verify: Redactor | None = None) -> None:
+        self.verify = verify
+        self.real: dict[str, str] = {}  # fake -> value sent
+        self.fake: dict[str, str] = {}  # value sent -> fake
+
+    def copy(self) -> _Bindings:
+        other = _Bindings(self.verify)
+        other.real, other.fake = dict(self.real), dict(self.fake)
+        return other
+
+    def bind(self, fake: str, value: str) -> bool:
+        if self.real.get(fake, value) != value or self.fake.get(value, fake) != fake:
+            return False
+        if self.verify is not None and self.verify.fake_like(fake, value) != fake:
+            return False
+        self.real[fake], self.fake[value] = value, fake
+        return True
+
+
+def _same_text(sent: str | None, recorded: str | None, bindings: _Bindings | None) -> bool:
+    want, got = (recorded or "").strip(), (sent or "").strip()
+    if want in (got, ANY):
+        return True
+    return bindings is not None and Redactor.is_fake(want) and bindings.bind(want, got)
+
+
+def _same(sent: etree._Element, recorded: etree._Element, bindings: _Bindings | None
+          ) -> bool:
+    if sent.tag != recorded.tag or len(sent) != len(recorded) \
+            or set(sent.attrib) != set(recorded.attrib):
+        return False
+    if not all(_same_text(sent.get(k), recorded.get(k), bindings) for k in recorded.attrib):
+        return False
+    if not _same_text(sent.text, recorded.text, bindings) \
+            or not _same_text(sent.tail, recorded.tail, None):
+        return False
+    return all(_same(a, r, bindings) for a, r in zip(sent, recorded, strict=True))
+
+
+def _outline(element: etree._Element, recorded: etree._Element | None,
+             bindings: _Bindings | None, depth: int = 0) -> list[str]:
+    """A line per element (indented tag, attributes, text, then its tail); where the
+    recording holds ``{{any}}`` or a fake the sent value may take, the recorded text."""
+    def shown(sent: str | None, rec: str | None) -> str:
+        if rec is not None and _same_text(sent, rec, bindings.copy() if bindings else None):
+            return (rec or "").strip()
+        return (sent or "").strip()
+
+    attrs = "".join(f' {etree.QName(k).localname}="'
+                    f'{shown(str(v), recorded.get(k) if recorded is not None else None)}"'
+                    for k, v in sorted(element.items()))
+    text = shown(element.text, recorded.text if recorded is not None else None)
+    lines = [f"{'  ' * depth}<{etree.QName(element).localname}{attrs}>{text}"]
     kids = list(recorded) if recorded is not None else []
     for i, child in enumerate(element):
         lines += _outline(child, kids[i] if i < len(kids) and kids[i].tag == child.tag
-                          else None, depth + 1)
+                          else None, bindings, depth + 1)
+    tail = shown(element.tail, recorded.tail if recorded is not None else None)
+    if tail:
+        lines.append(f"{'  ' * depth}{tail}")
     return lines
 
 
-def _same(actual: etree._Element, recorded: etree._Element) -> bool:
-    if actual.tag != recorded.tag or sorted(actual.items()) != sorted(recorded.items()):
-        return False
-    want = (recorded.text or "").strip()
-    if want != ANY and (actual.text or "").strip() != want:
-        return False
-    if len(actual) != len(recorded):
-        return False
-    return all(_same(a, r) for a, r in zip(actual, recorded, strict=True))
+def _matches(sent: bytes, recorded: bytes, bindings: _Bindings | None) -> bool:
+    """Whether ``sent`` matches ``recorded`` (binding fakes into ``bindings``)."""
+    try:
+        a, r = parse_xml(sent), parse_xml(recorded)
+    except ProtocolError:
+        return sent.strip() == recorded.strip()
+    return _same(a, r, bindings)
+
+
+def _differences(sent: bytes, recorded: bytes, bindings: _Bindings | None) -> str | None:
+    if _matches(sent, recorded, bindings.copy() if bindings is not None else None):
+        return None
+    try:
+        a, r = parse_xml(sent), parse_xml(recorded)
+    except ProtocolError:
+        return "\n".join(difflib.unified_diff(
+            recorded.decode("utf-8", "replace").splitlines(),
+            sent.decode("utf-8", "replace").splitlines(), "recorded", "sent", lineterm=""))
+    return "\n".join(difflib.unified_diff(_outline(r, r, None), _outline(a, r, bindings),
+                                          "recorded", "sent", lineterm=""))
 
 
 def xml_differences(actual: bytes, recorded: bytes) -> str | None:
-    """None when ``actual`` matches ``recorded`` after canonicalisation (namespaces, not
-    prefixes; whitespace-only text ignored; ``{{any}}`` matching any text), else a
-    unified diff of the two."""
-    a, r = _parse(actual), _parse(recorded)
-    if a is None or r is None:
-        if actual.strip() == recorded.strip():
-            return None
-        return "\n".join(difflib.unified_diff(
-            recorded.decode("utf-8", "replace").splitlines(),
-            actual.decode("utf-8", "replace").splitlines(), "recorded", "sent", lineterm=""))
-    if _same(a, r):
-        return None
-    return "\n".join(difflib.unified_diff(_outline(r, r), _outline(a, r), "recorded", "sent",
-                                          lineterm=""))
-
-
-# ---------------------------------------------------------------- redaction
-
-
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"^(?:\+|00)\d[\d /()-]{5,20}\d$")
-
-
-class Redactor:
-    """Replaces secrets and personal data in envelopes with stable fakes.
-
-    E-mail addresses (anywhere in text) become ``user-<hash>@example.com``; mobile numbers
-    (elements named like mobile or phone, a MOBILE identifier's value, and any text that
-    is a phone number starting with + or 00) become ``+1555<7 digits>``; the text of
-    elements named in ``elements`` becomes ``REDACTED-<hash>``. The same real value always
-    gives the same fake, in every run, so lookups and sends line up in a replay. The
-    password, if given, is replaced wherever it shows; :meth:`check` refuses output that
-    still holds it.
-    """
-
-    def __init__(self, *, password: str | None = None, elements: Iterable[str] = ()) -> None:
-        self.password = password or None
-        self.elements = {e.strip().lower() for e in elements if e.strip()}
-
-    @staticmethod
-    def _hash(value: str) -> str:
-        return hashlib.sha256(f"engage_soap:{value}".encode()).hexdigest()
-
-    def email(self, value: str) -> str:
-        return f"user-{self._hash(value.lower())[:10]}@example.com"
-
-    def mobile(self, value: str) -> str:
-        digits = re.sub(r"\D", "", value)
-        return f"+1555{int(self._hash(digits), 16) % 10**7:07d}"
-
-    def _text(self, element: etree._Element, text: str) -> str:
-        name = etree.QName(element).localname.lower()
-        if name in self.elements:
-            return f"REDACTED-{self._hash(text)[:10]}"
-        parent = element.getparent()
-        mobile_value = name == "value" and parent is not None and (
-            parent.findtext("type") or "") == "MOBILE"
-        phone = "mobile" in name or "phone" in name or mobile_value
-        if text.strip() and (phone or _PHONE.match(text.strip())):
-            return self.mobile(text)
-        text = _EMAIL.sub(lambda m: self.email(m.group()), text)
-        if self.password and self.password in text:
-            text = text.replace(self.password, "REDACTED-PASSWORD")
-        return text
-
-    def redact(self, body: bytes) -> bytes:
-        """``body`` redacted and, if it is XML, pretty-printed (stable bytes)."""
-        root = _parse(body)
-        if root is None:
-            text = _EMAIL.sub(lambda m: self.email(m.group()), body.decode("utf-8", "replace"))
-            if self.password:
-                text = text.replace(self.password, "REDACTED-PASSWORD")
-            return text.encode("utf-8")
-        for element in root.iter():
-            if not isinstance(element.tag, str):
-                continue
-            if element.text and element.text.strip():
-                element.text = self._text(element, element.text)
-            for key, value in element.attrib.items():
-                element.set(key, _EMAIL.sub(lambda m: self.email(m.group()), str(value)))
-        return _pretty(root)
-
-    def check(self, data: bytes, what: str) -> None:
-        """Refuse ``data`` if it still holds the password (plain, or in Basic form)."""
-        if not self.password:
-            return
-        needles = {self.password.encode(), escape(self.password).encode(),
-                   escape(self.password, {'"': "&quot;"}).encode()}
-        if any(n in data for n in needles):
-            raise ConfigurationError(f"refusing to record {what}: it would still contain "
-                                     "the password")
+    """None when ``actual`` matches ``recorded`` canonically (namespaces, not prefixes;
+    attribute order and whitespace-only text ignored; text, tails and element order
+    compared; ``{{any}}`` matching any text), else a unified diff of the two."""
+    return _differences(actual, recorded, None)
 
 
 # ---------------------------------------------------------------- cassettes
@@ -248,7 +223,7 @@ class Redactor:
 
 @dataclass(frozen=True)
 class RecordedExchange:
-    """One recorded exchange of a cassette."""
+    """One recorded exchange: ``NNN-<operation>`` in a cassette, or ``label`` (a fixture)."""
 
     index: int
     operation: str
@@ -256,50 +231,93 @@ class RecordedExchange:
     response: bytes
     status: int = 200
     content_type: str = _XML_TYPE
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.index:03d}-{self.operation}"
+        return self.label or f"{self.index:03d}-{self.operation}"
+
+
+def _meta(path: Path) -> tuple[int, str]:
+    """Status and content type from a ``meta.json`` (ConfigurationError naming it)."""
+    if not path.exists():
+        return 200, _XML_TYPE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"{path}: not a JSON object: {exc}") from exc
+    if not isinstance(meta, dict) or set(meta) - {"status", "content_type"}:
+        raise ConfigurationError(f"{path}: expected {{\"status\": 100-599, \"content_type\": "
+                                 f"\"...\"}}, got {str(meta)[:80]}")
+    status, content_type = meta.get("status", 200), meta.get("content_type", _XML_TYPE)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ConfigurationError(f"{path}: status must be an HTTP status 100-599, got "
+                                 f"{status!r}")
+    if not isinstance(content_type, str) or not content_type.isprintable() \
+            or not content_type.strip():
+        raise ConfigurationError(f"{path}: content_type must be a media type, got "
+                                 f"{content_type!r}")
+    return status, content_type
+
+
+def _extension(content_type: str) -> str:
+    media = content_type.split(";")[0].strip().lower()
+    return "xml" if "xml" in media else "html" if media == "text/html" else "txt"
 
 
 class Cassette:
-    """A folder of recorded exchanges, in order."""
+    """A folder of recorded exchanges (see the module docstring for the format)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
+    def read(self, name: str, index: int = 0) -> RecordedExchange:
+        """The exchange ``name`` (ConfigurationError naming the file that is wrong)."""
+        request = self.folder / f"{name}.request.xml"
+        replies = sorted(self.folder.glob(f"{_glob_escape(name)}.response.*"))
+        if len(replies) != 1:
+            raise ConfigurationError(f"{request}: the recording needs exactly one "
+                                     f"{name}.response.<ext>, found {len(replies)}")
+        body = request.read_bytes()
+        try:
+            parse_xml(body)
+        except ProtocolError as exc:
+            raise ConfigurationError(f"{request}: not a well-formed request without DTD or "
+                                     f"entity references: {exc}") from exc
+        status, content_type = _meta(self.folder / f"{name}.meta.json")
+        m = _NAME.match(name)
+        return RecordedExchange(index, m.group(2) if m else operation_of(body), body,
+                                replies[0].read_bytes(), status, content_type,
+                                None if m else name)
+
     def load(self) -> list[RecordedExchange]:
-        """The exchanges in the folder (ConfigurationError if one is incomplete)."""
+        """The exchanges ``NNN-<operation>`` of the cassette, in order."""
         if not self.folder.is_dir():
             raise ConfigurationError(f"no cassette folder {str(self.folder)!r} (record one "
                                      "with pytest --engage-record)")
-        out = []
-        for path in sorted(self.folder.iterdir()):
-            m = _NAME.match(path.name)
-            if not m:
-                continue
-            stem = path.name.removesuffix(".request.xml")
-            reply = self.folder / f"{stem}.response.xml"
-            if not reply.is_file():
-                raise ConfigurationError(f"{stem}: the recording has no {reply.name}")
-            meta_file = self.folder / f"{stem}.meta.json"
-            meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-            out.append(RecordedExchange(int(m.group(1)), m.group(2), path.read_bytes(),
-                                reply.read_bytes(), int(meta.get("status", 200)),
-                                str(meta.get("content_type", _XML_TYPE))))
-        return out
+        names = sorted(p.name.removesuffix(".request.xml")
+                       for p in self.folder.glob("*.request.xml"))
+        return [self.read(n, int(m.group(1))) for n in names if (m := _NAME.match(n))]
 
-    def clear(self) -> None:
-        """Remove the recorded exchanges (before a new recording)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for path in self.folder.iterdir():
-            if re.match(r"^\d{3}-.+\.(request\.xml|response\.xml|meta\.json)$", path.name):
-                path.unlink()
+    @property
+    def key_id(self) -> str | None:
+        """The id of the redaction key the cassette was recorded with (None: unknown)."""
+        path = self.folder / _CASSETTE_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(f"{path}: not a JSON object: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("redaction_key"), str):
+            raise ConfigurationError(f"{path}: expected {{\"redaction_key\": \"<id>\"}}")
+        return str(data["redaction_key"])
 
     def write(self, exchange: RecordedExchange) -> None:
         stem = self.folder / exchange.name
         Path(f"{stem}.request.xml").write_bytes(exchange.request)
-        Path(f"{stem}.response.xml").write_bytes(exchange.response)
+        Path(f"{stem}.response.{_extension(exchange.content_type)}").write_bytes(
+            exchange.response)
         meta: dict[str, Any] = {}
         if exchange.status != 200:
             meta["status"] = exchange.status
@@ -310,11 +328,18 @@ class Cassette:
                                                  + "\n")
 
 
-class RecordingTransport:
-    """Wraps a real Transport and writes every exchange into a cassette, redacted.
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
-    Nothing is written before it is redacted; output that would still hold the password
-    raises ConfigurationError instead of being written.
+
+class RecordingTransport:
+    """Wraps a real Transport and records every exchange, pseudonymised, for a cassette.
+
+    The exchanges go to a new folder beside the cassette; :meth:`commit` (the plugin
+    calls it when the test passed) replaces the cassette with it, :meth:`discard` drops
+    it, so a failed re-recording leaves the old cassette as it was. Nothing is written
+    before it is redacted; output that would still hold the password raises
+    ConfigurationError instead of being written.
     """
 
     def __init__(self, inner: Transport, cassette: Cassette, redactor: Redactor) -> None:
@@ -323,23 +348,56 @@ class RecordingTransport:
         self.redactor = redactor
         self.recorded = 0
         self._lock = threading.Lock()
-        cassette.clear()
+        cassette.folder.parent.mkdir(parents=True, exist_ok=True)
+        self._staging: Cassette | None = Cassette(tempfile.mkdtemp(
+            prefix=f".{cassette.folder.name}.recording-", dir=cassette.folder.parent))
 
     def request(self, method: str, url: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None) -> HttpReply:
         reply = self.inner.request(method, url, body, headers)
         if method == "POST" and body:
             request = self.redactor.redact(body)
-            response = self.redactor.redact(reply.body)
+            response = self.redactor.redact(reply.body, pretty=False)
             with self._lock:
+                if self._staging is None:
+                    raise ConfigurationError("this recording was already committed or "
+                                             "discarded")
                 exchange = RecordedExchange(self.recorded + 1, operation_of(body), request,
                                             response, reply.status,
                                             reply.headers.get("Content-Type") or _XML_TYPE)
                 self.redactor.check(request, f"{exchange.name}.request.xml")
                 self.redactor.check(response, f"{exchange.name}.response.xml")
-                self.cassette.write(exchange)
+                self._staging.write(exchange)
                 self.recorded = exchange.index
         return reply
+
+    def commit(self) -> None:
+        """Replace the cassette with this recording (other files in its folder stay)."""
+        with self._lock:
+            staging, self._staging = self._staging, None
+        if staging is None:
+            return
+        (staging.folder / _CASSETTE_FILE).write_text(json.dumps(
+            {"redaction_key": key_id(self.redactor.key)}, indent=2) + "\n")
+        old = self.cassette.folder
+        if old.is_dir():
+            for path in old.iterdir():  # a README or notes beside the exchanges
+                if not _EXCHANGE_FILE.match(path.name) and path.name != _CASSETTE_FILE:
+                    shutil.copy2(path, staging.folder / path.name) if path.is_file() \
+                        else shutil.copytree(path, staging.folder / path.name)
+            backup = Path(tempfile.mkdtemp(prefix=f".{old.name}.old-", dir=old.parent))
+            old.rename(backup / old.name)
+            staging.folder.rename(old)
+            shutil.rmtree(backup)
+        else:
+            staging.folder.rename(old)
+
+    def discard(self) -> None:
+        """Drop this recording; the cassette stays as it was."""
+        with self._lock:
+            staging, self._staging = self._staging, None
+        if staging is not None:
+            shutil.rmtree(staging.folder, ignore_errors=True)
 
     def close(self) -> None:
         self.inner.close()
@@ -349,18 +407,31 @@ class RecordingTransport:
 
 
 class ReplayServer:
-    """Serves a cassette on 127.0.0.1, in order, checking each request against it.
+    """Serves a cassette on 127.0.0.1, checking each request against it.
 
-    A request that differs from its recording (after canonicalisation and redaction)
-    is answered with a SOAP fault and listed in :attr:`problems` with a readable diff;
-    :attr:`unused` lists the exchanges never asked for. Use as a context manager.
+    Each request gets the reply of the first exchange not yet used whose recorded
+    request it matches canonically, so calls made concurrently replay in any order. A
+    fake in the recording matches the value the test sends in its place, the same fake
+    always the same value; that value is put back into the replies wherever the fake
+    shows. With the redaction key the cassette was recorded with (ENGAGE_REDACT_KEY or
+    the key file, see :mod:`engage_soap.redaction`), a value matches only the fake it
+    makes, so a changed value fails; without it, fakes match by position. A request
+    matching no exchange is answered with a SOAP fault and listed in :attr:`problems`
+    with a diff against the next exchange of its operation; :attr:`unused` lists the
+    exchanges never asked for. Use as a context manager.
     """
 
     def __init__(self, folder: str | Path, *, redactor: Redactor | None = None) -> None:
-        self.exchanges = Cassette(folder).load()
-        self.redactor = redactor or Redactor()
+        cassette = Cassette(folder)
+        self.exchanges = cassette.load()
+        recorded_with = cassette.key_id
+        key = redactor.key if redactor is not None else redaction_key(create=False)
+        verify = redactor or (Redactor(key=key) if key else None)
+        same_key = recorded_with is not None and key is not None and key_id(key) == recorded_with
+        self._bindings = _Bindings(verify if same_key else None)
         self.problems: list[str] = []
         self.served = 0
+        self._used: set[int] = set()
         self._lock = threading.Lock()
         self._server = _ReplayHTTPServer(self)
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -373,7 +444,7 @@ class ReplayServer:
 
     @property
     def unused(self) -> list[str]:
-        return [e.name for e in self.exchanges[self.served:]]
+        return [e.name for i, e in enumerate(self.exchanges) if i not in self._used]
 
     def start(self) -> ReplayServer:
         self._thread.start()
@@ -390,24 +461,40 @@ class ReplayServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _restore(self, response: bytes, bindings: _Bindings) -> bytes:
+        """``response`` with each bound fake replaced by the value the test sent."""
+        for fake, value in bindings.real.items():
+            response = response.replace(f">{fake}<".encode(),
+                                        f">{escape(value)}<".encode())
+        return response
+
     def answer(self, body: bytes) -> tuple[int, str, bytes]:
-        """The reply to the next request: the recorded one, or a fault saying why not."""
+        """The reply to a request: a recorded one, or a fault saying why not."""
         with self._lock:
-            index = self.served
             self.served += 1
-        if index >= len(self.exchanges):
-            problem = (f"request {index + 1} ({operation_of(body)}) has no recorded exchange "
-                       f"left (the cassette holds {len(self.exchanges)})")
-        else:
-            recorded = self.exchanges[index]
-            diff = xml_differences(self.redactor.redact(body), recorded.request)
-            if diff is None:
-                return recorded.status, recorded.content_type, recorded.response
-            problem = f"request {index + 1} differs from the recording {recorded.name}:\n{diff}"
-        with self._lock:
+            number = self.served
+            unused = [i for i in range(len(self.exchanges)) if i not in self._used]
+            for i in unused:
+                trial = self._bindings.copy()
+                recorded = self.exchanges[i]
+                if _matches(body, recorded.request, trial):
+                    self._used.add(i)
+                    self._bindings = trial
+                    return (recorded.status, recorded.content_type,
+                            self._restore(recorded.response, trial))
+            operation = operation_of(body)
+            near = next((i for i in unused if self.exchanges[i].operation == operation),
+                        unused[0] if unused else None)
+            if near is None:
+                problem = (f"request {number} ({operation}) has no recorded exchange left "
+                           f"(the cassette holds {len(self.exchanges)})")
+            else:
+                diff = _differences(body, self.exchanges[near].request, self._bindings)
+                problem = (f"request {number} differs from the recording "
+                           f"{self.exchanges[near].name}:\n{diff}")
             self.problems.append(problem)
         fault = (f'<S:Envelope xmlns:S="{_SOAP_ENV}"><S:Body><S:Fault><faultcode>S:Client'
-                 f"</faultcode><faultstring>engage_replay: {problem.splitlines()[0]}"
+                 f"</faultcode><faultstring>engage_replay: {escape(problem.splitlines()[0])}"
                  "</faultstring></S:Fault></S:Body></S:Envelope>")
         return 500, _XML_TYPE, fault.encode()
 

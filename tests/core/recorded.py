@@ -1,20 +1,21 @@
 """Recorded exchanges under fixtures/ and the checks every replayed request goes through.
 
-See fixtures/README.md for the layout: ``<operation>/<case>.request.xml``, one
+fixtures/<operation>/ holds exchanges in the one recording format of the package
+(``engage_soap.testing.Cassette``), named by case: ``<case>.request.xml``, one
 ``<case>.response.<ext>`` and an optional ``<case>.meta.json`` (status, content type).
+Requests are compared with the package's ``xml_differences``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request
-from xmlcompare import assert_xml_equal
+
+from engage_soap.testing import Cassette, RecordedExchange, xml_differences
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
@@ -25,32 +26,11 @@ TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 XML_CONTENT_TYPE = "text/xml;charset=utf-8"
 
 
-@dataclass(frozen=True)
-class Recorded:
-    key: str  # "<operation>/<case>"
-    request: bytes
-    response: bytes
-    response_file: Path
-    status: int
-    content_type: str
-
-    @property
-    def operation(self) -> str:
-        return self.key.split("/")[0]
-
-
 @cache
-def load(key: str) -> Recorded:
-    op, case = key.split("/")
-    folder = FIXTURES / op
-    bodies = sorted(folder.glob(f"{case}.response.*"))
-    assert len(bodies) == 1, f"{key}: expected exactly one response file, found {bodies}"
-    meta_file = folder / f"{case}.meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    assert set(meta) <= {"status", "content_type"}, f"{key}: unknown meta keys {set(meta)}"
-    return Recorded(key, (folder / f"{case}.request.xml").read_bytes(), bodies[0].read_bytes(),
-                    bodies[0], int(meta.get("status", 200)),
-                    meta.get("content_type", XML_CONTENT_TYPE))
+def load(key: str) -> RecordedExchange:
+    """The exchange ``<operation>/<case>`` of fixtures/."""
+    operation, case = key.split("/")
+    return Cassette(FIXTURES / operation).read(case)
 
 
 def all_keys() -> list[str]:
@@ -66,7 +46,7 @@ def serve(httpserver: HTTPServer, *keys: str) -> None:
             rec.response, rec.status, content_type=rec.content_type)
 
 
-def check_request(request: Request, rec: Recorded) -> None:
+def check_request(request: Request, rec: RecordedExchange) -> None:
     """The request carries Basic auth, text/xml utf-8, a SOAPAction and the recorded body."""
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
@@ -78,7 +58,8 @@ def check_request(request: Request, rec: Recorded) -> None:
     assert charset.get("charset", "").strip('"').lower() == "utf-8"
     assert "SOAPAction" in request.headers
     assert request.headers["SOAPAction"] == '""'  # the WSDL's soapAction=""
-    assert_xml_equal(request.get_data(), rec.request)
+    diff = xml_differences(request.get_data(), rec.request)
+    assert diff is None, f"the request differs from {rec.name}:\n{diff}"
 
 
 def assert_sent(httpserver: HTTPServer, *keys: str) -> None:

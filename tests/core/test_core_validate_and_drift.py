@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from recorded import FIXTURES
 
 from engage_soap import (
@@ -17,6 +19,7 @@ from engage_soap import (
     RetryPolicy,
     zeep_binding,
 )
+from engage_soap.cli import cli
 from engage_soap.contract import FACADE_OPERATIONS, compare
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
@@ -106,7 +109,7 @@ def test_validation_of_a_wsdl_from_a_url_reads_nothing_more(tmp_path: Path) -> N
 # ------------------------------------------------------------------ drift
 
 
-BUNDLED = zeep_binding.load_wsdl(None).operations
+BUNDLED = zeep_binding.load_wsdl(None)
 
 
 def _altered(tmp_path: Path, name: str, xsd_edits: list[tuple[str, str]],
@@ -122,7 +125,7 @@ def _altered(tmp_path: Path, name: str, xsd_edits: list[tuple[str, str]],
         wsdl = re.sub(old, new, wsdl, flags=re.S)
     (folder / "ecmapi.xsd").write_text(xsd)
     (folder / "ecmapi.wsdl").write_text(wsdl)
-    return zeep_binding.load_wsdl(folder / "ecmapi.wsdl").operations
+    return zeep_binding.load_wsdl(folder / "ecmapi.wsdl")
 
 
 SEND = '''      <xs:element name="messageId" type="xs:long"/>
@@ -152,6 +155,25 @@ KINDS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], set[tuple[A
                               'nillable="true" minOccurs="0" maxOccurs="1"/>')], [], {
         ("cardinality-changed", "messageSendSingle",
          "request/additionalContent/attachments", True)}),
+    "enumeration-removed": ([('      <xs:enumeration value="EMAIL"/>\n', "")], [], {
+        ("enumeration-removed", "contactGet", "request/identifier/type", True)}),
+    "enumeration-added": ([('      <xs:enumeration value="EMAIL"/>\n',
+                            '      <xs:enumeration value="EMAIL"/>\n'
+                            '      <xs:enumeration value="PUSH_TOKEN"/>\n')], [], {
+        ("enumeration-added", "contactGet", "request/identifier/type", False)}),
+    "facet-changed": ([('<xs:minLength value="1"/>', '<xs:minLength value="3"/>')], [], {
+        ("facet-changed", "contactGet", "request/identifier/value", True)}),
+    "soap-action-changed": ([], [(r'(<operation name="contactGet">\s*<soap:operation '
+                                  r'soapAction=)""', r'\1"urn:contactGet"')], {
+        ("soap-action-changed", "contactGet", "", True)}),
+    "namespace-changed": ([('targetNamespace="http://ecircle.com/developer/ecmapi"',
+                            'targetNamespace="http://ecircle.com/developer/ecmapi/v9"'),
+                           ('xmlns:tns="http://ecircle.com/developer/ecmapi"',
+                            'xmlns:tns="http://ecircle.com/developer/ecmapi/v9"')],
+                          [(r'"http://ecircle.com/developer/ecmapi"',
+                            '"http://ecircle.com/developer/ecmapi/v9"')], {
+        ("namespace-changed", op, where, True) for op in FACADE_OPERATIONS
+        for where in ("request", "reply")}),
     "order-changed": ([(SEND, SEND.replace(
         '<xs:element name="messageId" type="xs:long"/>\n      <xs:element name="recipientId" '
         'type="xs:long"/>', '<xs:element name="recipientId" type="xs:long"/>\n      '
@@ -185,3 +207,39 @@ def test_drift_of_a_new_operation_shows_with_all(tmp_path: Path) -> None:
         ("new-operation", "contactAnonymize", False)]
     assert report.compatible
     assert compare(BUNDLED, BUNDLED, None).differences == ()
+
+
+def test_drift_of_an_unknown_operation_name_is_refused_naming_the_closest() -> None:
+    with pytest.raises(InvalidInputError, match=r"unknown operation 'contactget' \(did you "
+                                                r"mean contactGet"):
+        compare(BUNDLED, BUNDLED, ["contactget"])
+    with pytest.raises(InvalidInputError, match="'nope', 'nada'"):
+        compare(BUNDLED, BUNDLED, ["contactGet", "nope", "nada"])
+
+
+def test_contract_check_with_a_misspelt_operation_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["contract", "check", "--wsdl", str(bundled_wsdl()),
+                                      "--operations", "contactget"])
+    assert result.exit_code == 2, result.output
+    assert "unknown operation 'contactget' (did you mean contactGet," in result.output
+    assert "compatible" not in result.output
+
+
+def test_drift_from_loaded_wsdls_compares_facets_and_the_docstring_example_runs(
+        tmp_path: Path) -> None:
+    import engage_soap.contract as contract
+
+    example = (contract.__doc__ or "").split("::\n")[1].split("\nKinds")[0]
+    code = textwrap.dedent(example).replace('"tenant.wsdl"', "TENANT")
+    folder = tmp_path / "tenant"
+    folder.mkdir()
+    (folder / "ecmapi.xsd").write_text(bundled_xsd().read_text().replace(
+        '<xs:minLength value="1"/>', '<xs:maxLength value="40"/>'))
+    (folder / "ecmapi.wsdl").write_bytes(bundled_wsdl().read_bytes())
+    scope: dict[str, Any] = {"TENANT": folder / "ecmapi.wsdl"}
+    exec(code.replace("report.compatible, report.differences", "result = report"), scope)
+    report = scope["result"]
+    assert not report.compatible
+    assert [(d.kind, d.path, d.bundled, d.tenant) for d in report.differences] == [
+        ("facet-changed", "request/identifier/value", "base=string, minLength=1",
+         "base=string, maxLength=40")]
