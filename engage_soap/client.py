@@ -19,23 +19,19 @@ from urllib.parse import urlsplit
 from . import defaults, shapes
 from .errors import (
     ConfigurationError,
-    ContactNotFoundError,
     EngageError,
     InvalidInputError,
-    ObjectAlreadyExistsError,
     RateLimitedError,
 )
 from .models import (
-    BY_NAME,
-    BY_TYPE,
     Attachment,
     Contact,
     Exchange,
     Identifier,
-    IdentifierType,
     SendResult,
     check_id,
 )
+from .procedures import check_create, lookup_or_create, one_identifier
 from .retry import RateLimiter, RetryPolicy
 from .schema import ComplexPlan
 from .service import is_read
@@ -81,10 +77,11 @@ class EngageClient:
     other hosts only if listed in ``wsdl_allowed_hosts``, and never with credentials).
 
     ``timeout``: the deadline in seconds of one attempt (name resolution to the last
-    byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`) decides what is
-    tried again and bounds the whole call: reads freely, writes only when nothing reached
-    the server. ``rate_limit``: calls per second for all threads of this client, default
-    10 (the account's ceiling); None turns pacing off.
+    byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`, or an int: the
+    number of attempts) decides what is tried again and bounds the whole call: reads
+    freely, writes only when nothing reached the server. ``rate_limit``: calls per second
+    for all threads of this client, default 10 (the account's ceiling); None turns pacing
+    off.
 
     ``verify``: TLS verification, on by default with certifi's CA bundle (or
     ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``); a path to a CA file or directory; False
@@ -103,7 +100,8 @@ class EngageClient:
 
     def __init__(self, endpoint: str, username: str, password: str, *,
                  wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                 retry: RetryPolicy | None = None, rate_limit: float | None = defaults.ACCOUNT_RATE,
+                 retry: RetryPolicy | int | None = None,
+                 rate_limit: float | None = defaults.ACCOUNT_RATE,
                  verify: bool | str | os.PathLike[str] | None = None,
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
@@ -115,7 +113,7 @@ class EngageClient:
         if not isinstance(password, str):
             raise ConfigurationError("password must be a str")
         self.username = username
-        self.retry = retry if retry is not None else RetryPolicy.default()
+        self.retry = RetryPolicy.of(retry)
         self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
         http_settings: dict[str, Any] = {"timeout": timeout, "verify": verify, "cert": cert,
                          "max_reply_bytes": max_reply_bytes}
@@ -233,7 +231,7 @@ class EngageClient:
                     mobile_number: str | None = None, app_alias: str | None = None,
                     external_id: str | None = None, contact_id: int | None = None) -> Contact:
         """Look a contact up by exactly one identifier; raises ContactNotFoundError."""
-        ident = _one_identifier("contact_get", identifier, email=email,
+        ident = one_identifier("contact_get", identifier, email=email,
                                 mobile_number=mobile_number, app_alias=app_alias,
                                 external_id=external_id, contact_id=contact_id)
         reply = self._call("contactGet", {"identifier": shapes.identifier(ident)})
@@ -263,6 +261,22 @@ class EngageClient:
         """
         self._call("messageSendSingle", self._message(message_id, recipient_id, parameters,
                                                       attachments, sender_profile))
+
+    def check_send(self, message_id: int, *, parameters: Mapping[str, object] | None = None,
+                   attachments: Iterable[Attachment] = (),
+                   sender_profile: str | None = None) -> None:
+        """Check a send's input (message id, parameters, attachments, sender profile) as
+        :meth:`message_send_single` would, without sending; raises InvalidInputError (or
+        ConfigurationError for what the WSDL cannot carry)."""
+        self._checked_message(message_id, parameters, attachments, sender_profile)
+
+    def _checked_message(self, message_id: int, parameters: Mapping[str, object] | None,
+                         attachments: Iterable[Attachment],
+                         sender_profile: str | None) -> dict[str, Any]:
+        """messageSendSingle's arguments for a recipient to come, checked by the wire."""
+        send = self._message(message_id, 1, parameters, attachments, sender_profile)
+        self._wire.check("messageSendSingle", send)
+        return send
 
     def _message(self, message_id: int, recipient_id: int,
                  parameters: Mapping[str, object] | None, attachments: Iterable[Attachment],
@@ -296,29 +310,13 @@ class EngageClient:
         included, is checked before the first request. A failure says which step failed
         in its ``operation`` (contactGet, contactCreate or messageSendSingle).
         """
-        ident = _one_identifier("send_prepared_message", identifier, email=email,
-                                mobile_number=mobile_number, app_alias=app_alias,
-                                external_id=external_id, contact_id=contact_id)
-        if create_if_missing and ident.type is IdentifierType.ID:
-            raise InvalidInputError("create_if_missing needs an identifier other than "
-                                    "contact_id: a contact cannot be created by its id")
-        send = self._message(message_id, 1, parameters, attachments, sender_profile)
-        self._wire.check("messageSendSingle", send)  # the send's input, before any request
-        new = {"contact": shapes.new_contact({BY_TYPE[ident.type].name: ident.value}, None)}
-        created = False
-        log.info("looking up contact by %s", ident.type.value)
-        try:
-            contact = self.contact_get(ident)
-        except ContactNotFoundError:
-            if not create_if_missing:
-                raise
-            log.info("contact not found; creating it")
-            try:
-                contact = shapes.contact(self._call("contactCreate", new).get("contact"),
-                                         "contactCreate")
-                created = True
-            except ObjectAlreadyExistsError:  # created meanwhile by someone else
-                contact = self.contact_get(ident)
+        ident = one_identifier("send_prepared_message", identifier, email=email,
+                               mobile_number=mobile_number, app_alias=app_alias,
+                               external_id=external_id, contact_id=contact_id)
+        check_create(ident, create_if_missing)
+        # every input is checked before the first request
+        send = self._checked_message(message_id, parameters, attachments, sender_profile)
+        contact, created = lookup_or_create(self, ident, create_if_missing=create_if_missing)
         log.info("sending message %d to contact %d", message_id, contact.id)
         self._call("messageSendSingle", {**send, "recipientId": contact.id})
         return SendResult(message_id=message_id, contact=contact, created=created)
@@ -363,23 +361,3 @@ class EngageClient:
                  tb: TracebackType | None) -> None:
         self.close()
 
-
-def _one_identifier(what: str, identifier: Identifier | None, **named: Any) -> Identifier:
-    """The one identifier given, as an Identifier (named by the IDENTIFIERS table)."""
-    given = {k: v for k, v in named.items() if v is not None}
-    if identifier is not None:
-        given["identifier"] = identifier
-    if len(given) != 1:
-        names = ", ".join([*named, "identifier"])
-        raise InvalidInputError(f"{what} takes exactly one of {names} "
-                                f"(got {', '.join(given) or 'none'})")
-    (name, value), = given.items()
-    if name == "identifier":
-        if not isinstance(value, Identifier):
-            raise InvalidInputError(
-                f"identifier must be an Identifier, not {type(value).__name__}")
-        return value
-    kind = BY_NAME[name].type
-    if kind is IdentifierType.ID:
-        return Identifier.id(value)
-    return Identifier(kind, value)
