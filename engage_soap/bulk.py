@@ -339,8 +339,9 @@ class Journal:
                                "input and parameters to continue that one")
         if started and not resume:
             raise JournalError(f"the journal {str(self.path)!r} holds a job already begun "
-                               f"({started} recipients sent or may have been): resume it "
-                               "(--resume: nothing is sent twice), or use another journal")
+                               f"({started} recipients sent or may have been): pass --resume "
+                               "(resume=True) to continue it, nothing is sent twice; or use "
+                               "another journal (--journal) for a new job")
         if row is None or (not started and (differs or not resume)):
             # nothing went out under this journal: start afresh with this job
             db.execute("BEGIN")
@@ -724,15 +725,15 @@ def _undecodable(text: str) -> bool:
 
 
 def write_failed(path: str | os.PathLike[str], report: BulkReport, id_column: str) -> int:
-    """The failed rows, each exactly as its input held it, as a file to feed back; returns
-    how many were written.
+    """The failed rows, each exactly as its input held it and in its order, as a file to
+    feed back; returns how many were written.
 
     Rows read from a CSV file are written as CSV under that file's header (formula-leading
     cells behind an apostrophe, see :func:`read_rows`; a row that could not be parsed as
     its text), rows of a JSON-lines file as their lines; other rows as CSV with the
     ``id_column`` and their own parameters. Undecodable bytes are written back as they were.
     """
-    rows = list(report.failures)
+    rows = sorted(report.failures, key=lambda r: r.line)  # in the input's order
     formats = {r.source.format for r in rows if r.source is not None}
     with Path(path).open("w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         if formats == {"jsonl"}:

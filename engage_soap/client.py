@@ -326,7 +326,8 @@ class EngageClient:
                   create_if_missing: bool = False,
                   parameters: Mapping[str, object] | None = None,
                   on_progress: Callable[[BulkReport], None] | None = None,
-                  resend_unknown: bool = False) -> BulkReport:
+                  resend_unknown: bool = False, resume: bool = True,
+                  dry_run: bool = False) -> BulkReport:
         """Send prepared message ``message_id`` to many recipients, each exactly once.
 
         ``recipients``: e-mail strings, Identifiers, or mappings with one identifier
@@ -334,15 +335,19 @@ class EngageClient:
         ``identifier``) and per-recipient ``parameters`` (over ``parameters``). Runs on
         ``workers`` threads at this client's rate limit; ``journal`` (an SQLite file) makes
         the job resumable: run it again and only what is not yet sent is sent, never a
-        recipient whose send may have gone out (``unknown``) unless ``resend_unknown``.
-        See :mod:`engage_soap.bulk`.
+        recipient whose send may have gone out (``unknown``) unless ``resend_unknown``;
+        one run at a time. ``resume=False`` refuses a journal holding a job already begun.
+        ``dry_run``: check every row and look the contacts up, nothing created or sent, no
+        journal written; the report counts what a real run would send. See
+        :mod:`engage_soap.bulk`.
         """
         from .bulk import send_bulk
 
         check_id(message_id, "message_id")
         return send_bulk(self, message_id, recipients, journal=journal, workers=workers,
                          create_if_missing=create_if_missing, parameters=parameters,
-                         on_progress=on_progress, resend_unknown=resend_unknown)
+                         on_progress=on_progress, resend_unknown=resend_unknown,
+                         resume=resume, dry_run=dry_run)
 
     def api_version(self) -> str:
         """The tenant's API version (systemGetApiVersion)."""
