@@ -199,9 +199,13 @@ def recipients_from(items: Iterable[object]) -> Iterator[BulkRecipient]:
     """Input rows as BulkRecipients: an e-mail string, an Identifier, a mapping with one
     identifier keyword (``email``, ``mobile_number``, ...) or ``identifier`` and optional
     ``parameters`` (and ``line``), or a BulkRecipient."""
-    if isinstance(items, (str, bytes, Mapping)):
+    if isinstance(items, (str, bytes, Mapping)):  # refused at once, before any journal
         raise InvalidInputError(f"recipients must be an iterable of recipients, not one "
                                 f"{type(items).__name__} (wrap a single one in a list)")
+    return _recipients(items)
+
+
+def _recipients(items: Iterable[object]) -> Iterator[BulkRecipient]:
     for line, item in enumerate(items, start=1):
         if isinstance(item, BulkRecipient):
             yield item
