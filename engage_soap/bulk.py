@@ -68,7 +68,8 @@ class RowSource:
     """A row as its file held it, to write it back unchanged (``write_failed``).
 
     ``format`` is ``"csv"`` or ``"jsonl"``; a CSV row has the file's ``header`` and its
-    own ``fields`` (as many as it had), or only ``text`` when it could not be parsed; a
+    own ``fields`` (as many as it had, as read: see :func:`read_rows` on apostrophes), or
+    only ``text`` when it could not be parsed; a
     JSON line has its ``text``. Undecodable bytes are kept as surrogate escapes.
     """
 
@@ -702,13 +703,13 @@ def _csv_rows(fh: IO[str], name: str, id_column: str) -> Iterator[BulkRecipient]
             continue
         if not fields:
             continue  # a blank line
-        source = RowSource("csv", header, tuple(fields))
+        source = RowSource("csv", header, tuple(map(_restored, fields)))
         if len(fields) != len(header):
             yield BulkRecipient(line, None, {}, f"line {line} has {len(fields)} fields, the "
                                 f"header has {len(header)}", source)
             continue
-        yield _row_from(line, id_column, dict(zip(header, map(_restored, fields),
-                                                  strict=True)), source)
+        yield _row_from(line, id_column, dict(zip(header, source.fields or (), strict=True)),
+                        source)
 
 
 def _row_from(line: int, id_column: str, values: object, source: RowSource) -> BulkRecipient:
