@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import inspect
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +27,11 @@ from engage_soap.errors import (
     UnexpectedServerError,
 )
 from engage_soap.procedures import may_have_acted
-from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
+from engage_soap.sandbox import DEFAULT_USERNAME, Sandbox
 
-MESSAGE = 23541
-QUICK = RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limited_delay=0.05)
+from .test_bulk import MESSAGE, _client, _people, sandbox
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(rate_limit=None) as sb:
-        yield sb
-
-
-def _client(url: str, **kw: Any) -> EngageClient:
-    options: dict[str, Any] = {"rate_limit": None, "retry": QUICK, "timeout": 10}
-    return EngageClient(url, DEFAULT_USERNAME, DEFAULT_PASSWORD, **{**options, **kw})
-
-
-def _people(sandbox: Sandbox, n: int) -> list[str]:
-    emails = [f"safe{i}@example.com" for i in range(n)]
-    for email in emails:
-        sandbox.state.add_contact(email_address=email, save=False)
-    return emails
-
+__all__ = ["sandbox"]  # the fixture, shared with test_bulk
 
 def _states(journal: Path) -> dict[str, int]:
     db = sqlite3.connect(journal)

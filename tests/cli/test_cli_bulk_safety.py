@@ -36,9 +36,17 @@ def _csv(path: Path, emails: list[str]) -> Path:
     return path
 
 
-def _env(child_env: dict[str, str], sandbox: Sandbox) -> dict[str, str]:
-    return {**child_env, "ENGAGE_ENDPOINT": sandbox.url, "ENGAGE_USERNAME": DEFAULT_USERNAME,
-            "ENGAGE_PASSWORD": DEFAULT_PASSWORD}
+def _started(console_script: str, child_env: dict[str, str], sandbox: Sandbox, data: Path,
+             sent: int) -> tuple[list[str], dict[str, str], subprocess.Popen[str]]:
+    """The console script's send-bulk of ``data`` started (argv, env, process), once the
+    sandbox's outbox holds ``sent`` sends."""
+    env = {**child_env, "ENGAGE_ENDPOINT": sandbox.url, "ENGAGE_USERNAME": DEFAULT_USERNAME,
+           "ENGAGE_PASSWORD": DEFAULT_PASSWORD}
+    argv = [console_script, *SEND, str(data), "--workers", "4", "--json"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _wait_for(lambda: len(sandbox.state.outbox) >= sent)
+    return argv, env, proc
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:
@@ -56,10 +64,8 @@ def test_two_runs_on_one_journal_never_send_anyone_twice(
     with Sandbox(rate_limit=None, latency=0.03) as sandbox:
         emails = _people(sandbox, 40)
         data = _csv(tmp_path / "people.csv", emails)
-        env = _env(child_env, sandbox)
-        argv = [console_script, *SEND, str(data), "--workers", "4", "--json"]
-        first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _wait_for(lambda: len(sandbox.state.outbox) >= 5)  # the first run is under way
+        # the first run is under way
+        argv, env, first = _started(console_script, child_env, sandbox, data, 5)
         # a cron overlap, and an operator following the --resume hint meanwhile
         second = subprocess.run([*argv, "--resume"], env=env, capture_output=True, text=True,
                                 timeout=60)
@@ -219,11 +225,7 @@ def test_sigterm_stops_after_the_calls_in_flight_and_reports(
     with Sandbox(rate_limit=None, latency=0.05) as sandbox:
         emails = _people(sandbox, 80)
         data = _csv(tmp_path / "people.csv", emails)
-        env = _env(child_env, sandbox)
-        argv = [console_script, *SEND, str(data), "--workers", "4", "--json"]
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        _wait_for(lambda: len(sandbox.state.outbox) >= 10)
+        argv, env, proc = _started(console_script, child_env, sandbox, data, 10)
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         sent_before = len(sandbox.state.outbox)
