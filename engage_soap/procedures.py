@@ -24,7 +24,7 @@ from .errors import (
     RateLimitedError,
 )
 from .models import BY_NAME, BY_TYPE, Contact, Identifier, IdentifierType
-from .retry import is_read
+from .service import is_read
 
 if TYPE_CHECKING:
     from .client import EngageClient

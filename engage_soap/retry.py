@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from . import defaults
 from .errors import ConfigurationError, EngageError, RateLimitedError
 from .forking import renew_after_fork
+from .procedures import may_have_acted
 from .service import READ_OPERATIONS, is_read  # re-exported: their home is the model
 
 __all__ = ["READ_OPERATIONS", "RateLimiter", "RetryPolicy", "is_read"]
@@ -84,8 +85,6 @@ class RetryPolicy:
         """Seconds to wait before the next try, or None to give up and raise ``exc``."""
         if attempt >= self.max_attempts:
             return None
-        from .procedures import may_have_acted  # procedures reads this module's table
-
         if isinstance(exc, RateLimitedError):
             safe = True  # the server answered that it did nothing
         else:
