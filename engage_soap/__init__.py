@@ -35,6 +35,7 @@ from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .async_client import AsyncEngageClient
+    from .bulk import BulkReport
     from .client import EngageClient
 
 
@@ -49,6 +50,10 @@ def __getattr__(name: str) -> Any:
         from .async_client import AsyncEngageClient
 
         return AsyncEngageClient
+    if name == "BulkReport":  # bulk sending (sqlite3, threads): loaded on first use too
+        from .bulk import BulkReport
+
+        return BulkReport
     raise AttributeError(f"module 'engage_soap' has no attribute {name!r}")
 
 
@@ -59,6 +64,7 @@ __all__ = [
     "AsyncEngageClient",
     "Attachment",
     "AuthenticationError",
+    "BulkReport",
     "ConfigurationError",
     "Contact",
     "ContactNotFoundError",

@@ -16,6 +16,7 @@ when a command runs, so ``--help`` stays fast. A command gets the connection opt
 from __future__ import annotations
 
 import base64
+import difflib
 import functools
 import json
 import logging
@@ -42,9 +43,10 @@ if TYPE_CHECKING:
     from .sandbox import OutboxEntry, Sandbox
     from .zeep_binding import LoadedWsdl
 
-__all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_FAULT", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND",
-           "EXIT_OK", "EXIT_TRANSPORT", "EXIT_USAGE", "Failure", "Session", "Settings",
-           "build_client", "cli", "emit", "engage_command", "exit_code_for", "main"]
+__all__ = ["EXIT_AUTH", "EXIT_BUSY", "EXIT_CONFIG", "EXIT_FAULT", "EXIT_INTERRUPTED",
+           "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_TERMINATED", "EXIT_TRANSPORT", "EXIT_USAGE",
+           "Failure", "Session", "Settings", "build_client", "cli", "emit", "engage_command",
+           "exit_code_for", "main"]
 
 EXIT_OK = 0            # success
 EXIT_USAGE = 2         # bad flags or arguments, missing endpoint or credentials
@@ -53,7 +55,9 @@ EXIT_FAULT = 4         # any other SOAP fault (EngageFault), InvalidInputError
 EXIT_TRANSPORT = 5     # TransportError (timeouts, proxies, throttling), ProtocolError
 EXIT_AUTH = 6          # AuthenticationError (HTTP 401/403)
 EXIT_CONFIG = 7        # ConfigurationError (config file, WSDL), sandbox cannot start
+EXIT_BUSY = 75         # send-bulk: another run holds the job's journal (EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # send-bulk stopped by SIGTERM (after the calls in flight)
 _REDACT, _JSON = "engage_soap.redact", "engage_soap.json"  # ctx.meta keys
 _EXIT_CODES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     (errors.NoSuchObjectError, EXIT_NOT_FOUND), (errors.AuthenticationError, EXIT_AUTH),
@@ -318,6 +322,18 @@ def _given_identifiers(values: dict[str, Any], *, one: bool = True,
     return given
 
 
+def _check_create(identifier: dict[str, Any]) -> None:
+    """The core's rule on --create-if-missing with this identifier, as a usage error."""
+    from .procedures import check_create, one_identifier
+
+    try:
+        check_create(one_identifier("the command", **identifier), True)
+    except errors.InvalidInputError as exc:
+        raise click.UsageError(re.sub(
+            r"\b(create_if_missing|" + "|".join(f.name for f in IDENTIFIERS) + r")\b",
+            lambda m: "--" + m.group().replace("_", "-"), str(exc))) from None
+
+
 def _contact_json(contact: Contact) -> dict[str, Any]:
     return {"id": contact.id, **{f.name: getattr(contact, f.name) for f in _id_fields(False)},
             "attributes": dict(contact.attributes)}
@@ -458,9 +474,8 @@ def send_prepared(session: Session, message_id: int, params: dict[str, str],
     The vendor's procedure: contactGet, [contactCreate], messageSendSingle.
     """
     [(f, value)] = _given_identifiers(identifiers)
-    if create_if_missing and f.name == "contact_id":
-        raise click.UsageError("--create-if-missing needs an identifier other than "
-                               "--contact-id: a contact cannot be created by its id")
+    if create_if_missing:
+        _check_create({f.name: value})
     label = f"lookup: {f.type.value} {value}"
     with session.client() as client:
         try:
@@ -527,6 +542,7 @@ def call(session: Session, operation: str, arguments: dict[str, str]) -> None:
     JSON (identifier='{"type": "EMAIL", "value": "a@example.com"}', groupIds='[1, 2]').
     """
     with session.client() as client:
+        _known_operation(client, operation)
         schema = client.request_schema(operation)
         untyped: Any = client  # call's types need a literal operation name; this one is data
         reply = untyped.call(operation, **{name: _argument(schema, operation, name, text)
@@ -535,6 +551,19 @@ def call(session: Session, operation: str, arguments: dict[str, str]) -> None:
         emit({"ok": True, "operation": operation, "reply": reply})
     else:
         emit(reply, indent=2)
+
+
+def _known_operation(client: EngageClient, operation: str) -> None:
+    """A usage error naming the closest operations when the WSDL has no ``operation``."""
+    names = list(client.operations())
+    if operation in names:
+        return
+    by_lower = {n.lower(): n for n in names}
+    close = [by_lower[n] for n in difflib.get_close_matches(operation.lower(), by_lower, n=3,
+                                                             cutoff=0.6)]
+    raise click.UsageError(f"the WSDL in use has no operation {operation!r}"
+                           + (f"; did you mean {' or '.join(close)}?" if close else
+                              " (engage-soap operations lists them)"))
 
 
 def _argument(schema: Any, operation: str, name: str, text: str) -> Any:
@@ -583,28 +612,31 @@ def _api_version(_ctx: click.Context, _param: click.Parameter, value: str) -> st
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=_pairs,
               help="A parameter for every recipient (a column of the same name wins).")
 @click.option("--failed-out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the failed rows here, as a CSV to feed back.")
+              help="Write the failed rows here, as the input held them, to feed back.")
+@click.option("--dry-run", is_flag=True, help="Check every row and look the contacts up, "
+              "without creating, sending or writing the journal; report what would be sent.")
 @engage_command
 def send_bulk(session: Session, message_id: int, input_path: Path, id_column: str,
               journal: Path | None, resume: bool, resend_unknown: bool, workers: int,
               rate: float, create_if_missing: bool, params: dict[str, str],
-              failed_out: Path | None) -> None:
+              failed_out: Path | None, dry_run: bool) -> None:
     """Send one prepared message to every recipient of a file, each exactly once.
 
     Exit code 0 when every recipient is sent (now or in an earlier run), 1 when some
-    failed or may have been sent (listed; --resume retries the failed ones), 130 when
-    interrupted (the journal is consistent: --resume continues).
+    failed or may have been sent (listed; --resume retries the failed ones), 75 when
+    another run holds the job's journal (nothing done), 130 when interrupted, 143 on
+    SIGTERM (both after the calls in flight; the journal is consistent: --resume
+    continues).
     """
-    from .bulk import BulkInterrupted, read_rows, write_failed
+    from .bulk import BulkInterrupted, JournalBusyError, JournalError, read_rows, write_failed
 
     journal = journal or input_path.with_name(f"{input_path.stem}.journal.sqlite")
-    if journal.exists() and not resume:
-        raise click.UsageError(f"the journal {journal} exists: pass --resume to continue that "
-                               "job (nothing is sent twice), or --journal for a new one")
     try:
         rows = list(read_rows(input_path, id_column))
     except errors.InvalidInputError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {input_path}: {exc}") from None
     bar = None
     if not session.settings.json and sys.stderr.isatty():  # quiet in a pipe and with --json
         from tqdm import tqdm
@@ -615,15 +647,20 @@ def send_bulk(session: Session, message_id: int, input_path: Path, id_column: st
         if bar is not None:
             bar.update(report.done - bar.n)
 
-    interrupted = False
-    with session.client(rate_limit=rate) as client:
+    interrupted, terminated = False, list[int]()
+    with session.client(rate_limit=rate) as client, _sigterm_interrupts(terminated):
         try:
             report = client.send_bulk(message_id, rows, journal=journal, workers=workers,
                                       create_if_missing=create_if_missing, parameters=params,
                                       on_progress=progress if bar else None,
-                                      resend_unknown=resend_unknown)
+                                      resend_unknown=resend_unknown, resume=resume,
+                                      dry_run=dry_run)
         except BulkInterrupted as stop:
             report, interrupted = stop.report, True
+        except JournalBusyError as exc:
+            raise Failure("JournalBusyError", str(exc), EXIT_BUSY) from None
+        except JournalError as exc:
+            raise click.UsageError(str(exc)) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -631,11 +668,11 @@ def send_bulk(session: Session, message_id: int, input_path: Path, id_column: st
     if failed_out:
         written = write_failed(failed_out, report, id_column)
         lines.append(f"{written} failed rows written to {failed_out}")
-    session.report({"ok": report.ok, "journal": str(journal), "report": report.as_dict()},
-                   lines)
+    session.report({"ok": report.ok, "journal": None if dry_run else str(journal),
+                    "report": report.as_dict()}, lines)
     if interrupted:
-        click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        click.echo("terminated" if terminated else "interrupted", err=True)
+        raise SystemExit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if not report.ok:
         raise SystemExit(1)
 
@@ -658,6 +695,28 @@ def _tenant_wsdl(settings: Settings) -> LoadedWsdl:
             if isinstance(exc.__cause__, errors.TransportError):
                 raise exc.__cause__ from exc
             raise
+
+
+@contextmanager
+def _sigterm_interrupts(received: list[int]) -> Iterator[None]:
+    """While in the block, SIGTERM (systemd, Kubernetes) stops like Ctrl-C: a
+    KeyboardInterrupt in the main thread; ``received`` gets the signal number."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.group("contract")

@@ -19,23 +19,19 @@ from urllib.parse import urlsplit
 from . import defaults, shapes
 from .errors import (
     ConfigurationError,
-    ContactNotFoundError,
     EngageError,
     InvalidInputError,
-    ObjectAlreadyExistsError,
     RateLimitedError,
 )
 from .models import (
-    BY_NAME,
-    BY_TYPE,
     Attachment,
     Contact,
     Exchange,
     Identifier,
-    IdentifierType,
     SendResult,
     check_id,
 )
+from .procedures import check_create, lookup_or_create, one_identifier
 from .rate_limit import RateLimiter, account_key
 from .retry import RetryPolicy
 from .schema import ComplexPlan
@@ -83,13 +79,14 @@ class EngageClient(TypedCalls):
     other hosts only if listed in ``wsdl_allowed_hosts``, and never with credentials).
 
     ``timeout``: the deadline in seconds of one attempt (name resolution to the last
-    byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`) decides what is
-    tried again and bounds the whole call: reads freely, writes only when nothing reached
-    the server. ``rate_limit``: calls per second for all threads of this client, default
-    10 (the account's ceiling); None turns pacing off. ``rate_store``: share that budget
-    and the back-off after a throttle with every client of the account: a file path or
-    ``file://`` URL (the processes of one host) or a ``redis://``/``rediss://`` URL (many
-    hosts; ``pip install 'engage-soap[redis]'``); None keeps it to this client.
+    byte of the reply), default 30. ``retry`` (a :class:`RetryPolicy`, or an int: the
+    number of attempts) decides what is tried again and bounds the whole call: reads
+    freely, writes only when nothing reached the server. ``rate_limit``: calls per second
+    for all threads of this client, default 10 (the account's ceiling); None turns pacing
+    off. ``rate_store``: share that budget and the back-off after a throttle with every
+    client of the account: a file path or ``file://`` URL (the processes of one host) or a
+    ``redis://``/``rediss://`` URL (many hosts; ``pip install 'engage-soap[redis]'``); None
+    keeps it to this client.
 
     ``verify``: TLS verification, on by default with certifi's CA bundle (or
     ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``); a path to a CA file or directory; False
@@ -108,7 +105,8 @@ class EngageClient(TypedCalls):
 
     def __init__(self, endpoint: str, username: str, password: str, *,
                  wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                 retry: RetryPolicy | None = None, rate_limit: float | None = defaults.ACCOUNT_RATE,
+                 retry: RetryPolicy | int | None = None,
+                 rate_limit: float | None = defaults.ACCOUNT_RATE,
                  verify: bool | str | os.PathLike[str] | None = None,
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
@@ -121,7 +119,7 @@ class EngageClient(TypedCalls):
         if not isinstance(password, str):
             raise ConfigurationError("password must be a str")
         self.username = username
-        self.retry = retry if retry is not None else RetryPolicy.default()
+        self.retry = RetryPolicy.of(retry)
         if rate_store is not None and rate_limit is None:
             raise ConfigurationError("rate_store shares the rate_limit: give both, or neither")
         self._limiter = (RateLimiter(rate_limit, store=rate_store,
@@ -233,7 +231,7 @@ class EngageClient(TypedCalls):
                     mobile_number: str | None = None, app_alias: str | None = None,
                     external_id: str | None = None, contact_id: int | None = None) -> Contact:
         """Look a contact up by exactly one identifier; raises ContactNotFoundError."""
-        ident = _one_identifier("contact_get", identifier, email=email,
+        ident = one_identifier("contact_get", identifier, email=email,
                                 mobile_number=mobile_number, app_alias=app_alias,
                                 external_id=external_id, contact_id=contact_id)
         reply = self._call("contactGet", {"identifier": shapes.identifier(ident)})
@@ -263,6 +261,22 @@ class EngageClient(TypedCalls):
         """
         self._call("messageSendSingle", self._message(message_id, recipient_id, parameters,
                                                       attachments, sender_profile))
+
+    def check_send(self, message_id: int, *, parameters: Mapping[str, object] | None = None,
+                   attachments: Iterable[Attachment] = (),
+                   sender_profile: str | None = None) -> None:
+        """Check a send's input (message id, parameters, attachments, sender profile) as
+        :meth:`message_send_single` would, without sending; raises InvalidInputError (or
+        ConfigurationError for what the WSDL cannot carry)."""
+        self._checked_message(message_id, parameters, attachments, sender_profile)
+
+    def _checked_message(self, message_id: int, parameters: Mapping[str, object] | None,
+                         attachments: Iterable[Attachment],
+                         sender_profile: str | None) -> dict[str, Any]:
+        """messageSendSingle's arguments for a recipient to come, checked by the wire."""
+        send = self._message(message_id, 1, parameters, attachments, sender_profile)
+        self._wire.check("messageSendSingle", send)
+        return send
 
     def _message(self, message_id: int, recipient_id: int,
                  parameters: Mapping[str, object] | None, attachments: Iterable[Attachment],
@@ -296,29 +310,13 @@ class EngageClient(TypedCalls):
         included, is checked before the first request. A failure says which step failed
         in its ``operation`` (contactGet, contactCreate or messageSendSingle).
         """
-        ident = _one_identifier("send_prepared_message", identifier, email=email,
-                                mobile_number=mobile_number, app_alias=app_alias,
-                                external_id=external_id, contact_id=contact_id)
-        if create_if_missing and ident.type is IdentifierType.ID:
-            raise InvalidInputError("create_if_missing needs an identifier other than "
-                                    "contact_id: a contact cannot be created by its id")
-        send = self._message(message_id, 1, parameters, attachments, sender_profile)
-        self._wire.check("messageSendSingle", send)  # the send's input, before any request
-        new = {"contact": shapes.new_contact({BY_TYPE[ident.type].name: ident.value}, None)}
-        created = False
-        log.info("looking up contact by %s", ident.type.value)
-        try:
-            contact = self.contact_get(ident)
-        except ContactNotFoundError:
-            if not create_if_missing:
-                raise
-            log.info("contact not found; creating it")
-            try:
-                contact = shapes.contact(self._call("contactCreate", new).get("contact"),
-                                         "contactCreate")
-                created = True
-            except ObjectAlreadyExistsError:  # created meanwhile by someone else
-                contact = self.contact_get(ident)
+        ident = one_identifier("send_prepared_message", identifier, email=email,
+                               mobile_number=mobile_number, app_alias=app_alias,
+                               external_id=external_id, contact_id=contact_id)
+        check_create(ident, create_if_missing)
+        # every input is checked before the first request
+        send = self._checked_message(message_id, parameters, attachments, sender_profile)
+        contact, created = lookup_or_create(self, ident, create_if_missing=create_if_missing)
         log.info("sending message %d to contact %d", message_id, contact.id)
         self._call("messageSendSingle", {**send, "recipientId": contact.id})
         return SendResult(message_id=message_id, contact=contact, created=created)
@@ -328,7 +326,8 @@ class EngageClient(TypedCalls):
                   create_if_missing: bool = False,
                   parameters: Mapping[str, object] | None = None,
                   on_progress: Callable[[BulkReport], None] | None = None,
-                  resend_unknown: bool = False) -> BulkReport:
+                  resend_unknown: bool = False, resume: bool = True,
+                  dry_run: bool = False) -> BulkReport:
         """Send prepared message ``message_id`` to many recipients, each exactly once.
 
         ``recipients``: e-mail strings, Identifiers, or mappings with one identifier
@@ -336,15 +335,19 @@ class EngageClient(TypedCalls):
         ``identifier``) and per-recipient ``parameters`` (over ``parameters``). Runs on
         ``workers`` threads at this client's rate limit; ``journal`` (an SQLite file) makes
         the job resumable: run it again and only what is not yet sent is sent, never a
-        recipient whose send may have gone out (``unknown``) unless ``resend_unknown``.
-        See :mod:`engage_soap.bulk`.
+        recipient whose send may have gone out (``unknown``) unless ``resend_unknown``;
+        one run at a time. ``resume=False`` refuses a journal holding a job already begun.
+        ``dry_run``: check every row and look the contacts up, nothing created or sent, no
+        journal written; the report counts what a real run would send. See
+        :mod:`engage_soap.bulk`.
         """
         from .bulk import send_bulk
 
         check_id(message_id, "message_id")
         return send_bulk(self, message_id, recipients, journal=journal, workers=workers,
                          create_if_missing=create_if_missing, parameters=parameters,
-                         on_progress=on_progress, resend_unknown=resend_unknown)
+                         on_progress=on_progress, resend_unknown=resend_unknown,
+                         resume=resume, dry_run=dry_run)
 
     def api_version(self) -> str:
         """The tenant's API version (systemGetApiVersion)."""
@@ -365,23 +368,3 @@ class EngageClient(TypedCalls):
                  tb: TracebackType | None) -> None:
         self.close()
 
-
-def _one_identifier(what: str, identifier: Identifier | None, **named: Any) -> Identifier:
-    """The one identifier given, as an Identifier (named by the IDENTIFIERS table)."""
-    given = {k: v for k, v in named.items() if v is not None}
-    if identifier is not None:
-        given["identifier"] = identifier
-    if len(given) != 1:
-        names = ", ".join([*named, "identifier"])
-        raise InvalidInputError(f"{what} takes exactly one of {names} "
-                                f"(got {', '.join(given) or 'none'})")
-    (name, value), = given.items()
-    if name == "identifier":
-        if not isinstance(value, Identifier):
-            raise InvalidInputError(
-                f"identifier must be an Identifier, not {type(value).__name__}")
-        return value
-    kind = BY_NAME[name].type
-    if kind is IdentifierType.ID:
-        return Identifier.id(value)
-    return Identifier(kind, value)

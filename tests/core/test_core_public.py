@@ -14,7 +14,8 @@ import engage_soap.errors
 from engage_soap import ContactNotFoundError, EngageClient, EngageError
 
 PUBLIC = [
-    "AsyncEngageClient", "Attachment", "AuthenticationError", "ConfigurationError", "Contact",
+    "AsyncEngageClient", "Attachment", "AuthenticationError", "BulkReport",
+    "ConfigurationError", "Contact",
     "ContactNotFoundError", "EngageClient", "EngageError", "EngageFault", "Exchange",
     "HTTPStatusError", "Identifier", "IdentifierType", "InvalidInputError",
     "InvalidParameterError", "NoSuchObjectError", "ObjectAlreadyExistsError",
