@@ -130,7 +130,7 @@ class AsyncEngageClient(AsyncTypedCalls):
 
     def __init__(self, endpoint: str, username: str, password: str, *,
                  wsdl: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                 retry: RetryPolicy | None = None,
+                 retry: RetryPolicy | int | None = None,
                  rate_limit: float | None = defaults.ACCOUNT_RATE,
                  verify: bool | str | os.PathLike[str] | None = None,
                  cert: str | tuple[str, str] | None = None,
