@@ -31,6 +31,7 @@ __all__ = [
     "ECM_NS",
     "SOAP11_NS",
     "OperationPlan",
+    "http_status_error",
     "parse_xml",
     "read_fields",
     "read_reply",
@@ -234,12 +235,19 @@ def _excerpt(body: bytes) -> str:
     return body[:_EXCERPT].decode("utf-8", "replace")
 
 
-def _http_error(status: int, body: bytes) -> EngageError:
+def http_status_error(status: int, body: bytes, fetching: str = "") -> EngageError:
+    """The error for an HTTP status that is not an answer: the one place 401 and 403
+    become AuthenticationError. ``fetching`` names a document that was fetched (a WSDL),
+    else the reply is to a call."""
     excerpt = _excerpt(body)
+    what = f"{fetching} gave " if fetching else ""
     if status in (401, 403):
         return AuthenticationError(
-            f"HTTP {status}: the server refused the credentials (or the user is not an "
+            f"{what}HTTP {status}: the server refused the credentials (or the user is not an "
             "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
+    if fetching:
+        return HTTPStatusError(f"{what}HTTP {status}", status_code=status,
+                               body_excerpt=excerpt)
     kind = "an empty reply" if not body.strip() else "a reply that is not a SOAP envelope"
     hint = ("; check the endpoint: it has the form https://<host>/api/soap/v<N>/, with the "
             "trailing /") if status == 404 else ""
@@ -274,12 +282,12 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
     ``validate(payload, operation)`` may check a successful reply's payload first.
     """
     if status in (401, 403):
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if not body.strip():
         if 200 <= status < 300:
             raise ProtocolError(f"{op.name}: HTTP {status} with an empty body",
                                 request_sent=True)
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if status == 500 and not body.lstrip().startswith(b"<") and throttled(
             body.decode("utf-8", "replace")):
         raise fault_from_detail(fault_code=None, fault_string=body.decode("utf-8", "replace"),
@@ -289,14 +297,14 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
         root = parse_xml(body)
     except ProtocolError:
         if not 200 <= status < 300:
-            raise _http_error(status, body) from None
+            raise http_status_error(status, body) from None
         raise
     if root.tag != _ENV:
         if root.tag == f"{{{SOAP12_NS}}}Envelope":
             raise ProtocolError(f"{op.name}: the reply is a SOAP 1.2 envelope; the service "
                                 "speaks SOAP 1.1", request_sent=True)
         if not 200 <= status < 300:
-            raise _http_error(status, body)
+            raise http_status_error(status, body)
         raise ProtocolError(f"{op.name}: the reply's root is {root.tag!r}, not a SOAP 1.1 "
                             "Envelope", request_sent=True)
     soap_body = root.find(_BODY)
@@ -306,7 +314,7 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
     if payload is not None and payload.tag == _FAULT:
         raise _fault(payload, status, op.name)
     if not 200 <= status < 300:
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if payload is None or payload.tag != op.response_tag:
         found = "nothing" if payload is None else repr(payload.tag)
         raise ProtocolError(f"{op.name}: expected {op.response_tag!r} in the reply, found "
