@@ -31,6 +31,7 @@ __all__ = [
     "ECM_NS",
     "SOAP11_NS",
     "OperationPlan",
+    "hardened_parser",
     "http_status_error",
     "parse_xml",
     "read_fields",
@@ -54,12 +55,18 @@ _EXCERPT = 300
 _parsers = threading.local()
 
 
+def hardened_parser(**options: Any) -> etree.XMLParser:
+    """A new lxml parser for untrusted XML, the one way engage_soap builds one: no DTD
+    loaded, no entity resolved, no network, no huge trees; ``options`` add to these
+    (e.g. ``remove_comments=True``). A parser is not thread-safe: keep one per thread."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, **options)
+
+
 def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False, remove_comments=True, remove_pis=True,
-                                 collect_ids=False)
+        parser = hardened_parser(remove_comments=True, remove_pis=True, collect_ids=False)
         _parsers.parser = parser
     return parser
 

@@ -34,6 +34,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from .envelope import SOAP11_NS, hardened_parser
 from .errors import ConfigurationError
 from .transport import HttpReply, Transport
 
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 ANY = "{{any}}"  # a recorded element with this text matches any value
-_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_SOAP_ENV = SOAP11_NS
 _XML_TYPE = "text/xml;charset=utf-8"
 _NAME = re.compile(r"^(\d{3})-([A-Za-z0-9_]+)\.request\.xml$")
 
@@ -97,8 +98,7 @@ class MockTransport:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           remove_blank_text=True, remove_comments=True, remove_pis=True)
+    return hardened_parser(remove_blank_text=True, remove_comments=True, remove_pis=True)
 
 
 def _parse(data: bytes) -> etree._Element | None:

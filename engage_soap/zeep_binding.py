@@ -28,7 +28,7 @@ import zeep.xsd
 from lxml import etree
 from zeep.wsdl import Document
 
-from .envelope import OperationPlan, http_status_error
+from .envelope import OperationPlan, hardened_parser, http_status_error
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -220,7 +220,7 @@ def _enumerations(documents: Mapping[str, bytes]) -> dict[str, frozenset[str]]:
     zeep does not keep facets, so they are read from the schema documents it loaded.
     """
     found: dict[str, frozenset[str]] = {}
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser = hardened_parser()
     for data in documents.values():
         try:
             root = etree.fromstring(data, parser)

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 from lxml import etree
 
 from .. import defaults
+from ..envelope import hardened_parser
 from ..resources import bundled_wsdl, bundled_xsd
 from .faults import FaultInjector, FaultRule, Throttle, throttle_fault
 from .operations import MODELED_OPERATIONS, dispatch
@@ -602,8 +603,7 @@ class Sandbox:
     def wsdl_text(self) -> bytes:
         """The bundled WSDL with its address and schema import pointing at this sandbox."""
         if self._wsdl is None:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-            tree = etree.parse(str(bundled_wsdl()), parser)
+            tree = etree.parse(str(bundled_wsdl()), hardened_parser())
             for address in tree.iter(f"{{{_WSDL_SOAP_NS}}}address"):
                 address.set("location", self.url)
             for imported in tree.iter(f"{{{_XSD_NS}}}import"):
