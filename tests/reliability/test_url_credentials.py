@@ -3,6 +3,7 @@ masked by transport.display_url wherever a URL is shown anyway; bad wsdl argumen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
@@ -88,3 +89,26 @@ def test_bad_wsdl_arguments_are_configuration_errors(kwargs: dict[str, Any],
     with pytest.raises(ConfigurationError) as caught:
         EngageClient("https://engage.example.com/api/soap/v8/", USER, PASSWORD, **kwargs)
     assert says in str(caught.value)
+
+
+def test_the_async_client_masks_user_info_and_checks_allowed_hosts() -> None:
+    from engage_soap import AsyncEngageClient
+
+    leaky = AsyncEngageClient(f"https://user:{SECRET}@engage.example.invalid/api/soap/v8/",
+                              USER, PASSWORD)
+    assert SECRET not in repr(leaky) and "***@engage.example.invalid" in repr(leaky)
+    hosts = AsyncEngageClient("https://engage.example.invalid/api/soap/v8/", USER, PASSWORD,
+                              wsdl_allowed_hosts="example.com")
+
+    async def both() -> None:
+        for client in (leaky, hosts):
+            try:
+                with pytest.raises(ConfigurationError,
+                                   match=r"credentials|wsdl_allowed_hosts must be a list",
+                                   ) as caught:
+                    await client.api_version()  # refused before any request
+                assert SECRET not in str(caught.value)
+            finally:
+                await client.aclose()
+
+    asyncio.run(both())
