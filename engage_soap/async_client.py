@@ -30,7 +30,7 @@ from .errors import ConfigurationError, TransportError
 from .forking import renew_after_fork
 from .retry import RetryPolicy
 from .service import is_read
-from .transport import HttpReply, HttpTransport, Transport
+from .transport import HttpReply, HttpTransport, Transport, display_url
 from .typed_operations import AsyncTypedCalls
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class AsyncEngageClient(AsyncTypedCalls):
         self._options: dict[str, Any] | None = {
             "endpoint": endpoint, "username": username, "password": password, "wsdl": wsdl,
             "retry": retry, "rate_limit": rate_limit, "wsdl_cache_dir": wsdl_cache_dir,
-            "wsdl_allowed_hosts": tuple(wsdl_allowed_hosts), "validate": validate,
+            "wsdl_allowed_hosts": wsdl_allowed_hosts, "validate": validate,  # checked there
             "rate_store": rate_store}
         self._res = _Resources(max_workers)
         self._build_lock = threading.Lock()
@@ -174,7 +174,8 @@ class AsyncEngageClient(AsyncTypedCalls):
         return client
 
     def __repr__(self) -> str:
-        return (f"AsyncEngageClient(endpoint={self.endpoint!r}, username={self.username!r}, "
+        return (f"AsyncEngageClient(endpoint={display_url(self.endpoint)!r}, "
+                f"username={self.username!r}, "
                 f"max_workers={self._res.max_workers})")
 
     # ------------------------------------------------------------ plumbing

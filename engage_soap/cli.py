@@ -88,7 +88,7 @@ class SecretFilter:
     lines). Envelopes recorded for tests are redacted by :class:`engage_soap.testing.Redactor`."""
 
     _AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[^\s'\",}]+")
-    _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+    _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")  # to the last @
 
     def __init__(self, password: str | None = None) -> None:
         self.password = password
@@ -507,7 +507,9 @@ def ping(session: Session) -> None:
     """Check the endpoint and credentials: print the API version (systemGetApiVersion)."""
     with session.client() as client:
         version = client.api_version()
-    endpoint = SecretFilter()(session.settings.endpoint or "")
+    from .transport import display_url
+
+    endpoint = display_url(session.settings.endpoint or "")
     session.report({"ok": True, "endpoint": endpoint, "api_version": version},
                    [f"ok: {endpoint} answers, API version {version}"])
 

@@ -38,7 +38,7 @@ from .schema import ComplexPlan
 from .service import is_read
 from .shapes import nonblank
 from .soap import SoapWire, Wire
-from .transport import HttpTransport, Transport, basic_auth_header
+from .transport import HttpTransport, Transport, basic_auth_header, display_url
 from .typed_operations import TypedCalls
 
 if TYPE_CHECKING:
@@ -52,19 +52,47 @@ log = logging.getLogger("engage_soap")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
+def _no_userinfo(url: str, what: str) -> None:
+    """Refuse credentials written into a URL: they would show wherever the URL is shown."""
+    if "@" in urlsplit(url).netloc:
+        raise ConfigurationError(
+            f"{what} {display_url(url)!r} carries credentials (user:password@); give them as "
+            "username and password instead (--username and ENGAGE_PASSWORD on the command "
+            "line)")
+
+
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str):
         raise ConfigurationError(f"endpoint must be a URL string, not {type(endpoint).__name__}")
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"endpoint must be an http(s) URL like https://<host>/api/soap/v8/, got {endpoint!r}")
+        raise ConfigurationError("endpoint must be an http(s) URL like "
+                                 f"https://<host>/api/soap/v8/, got {display_url(endpoint)!r}")
+    _no_userinfo(endpoint, "the endpoint")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK \
             and not parts.hostname.startswith("127."):
         warnings.warn(f"the endpoint {parts.scheme}://{parts.netloc}/ is not https: the "
                       "password goes over the network in clear text", UserWarning,
                       stacklevel=3)
     return endpoint
+
+
+def _check_wsdl(wsdl: object, allowed_hosts: object) -> frozenset[str]:
+    """Check ``wsdl`` and return ``wsdl_allowed_hosts`` as a set of host names."""
+    if wsdl is not None and not isinstance(wsdl, str | os.PathLike):
+        raise ConfigurationError("wsdl must be None (the bundled WSDL), a file path or an "
+                                 f"http(s) URL, not {type(wsdl).__name__}")
+    if isinstance(wsdl, str):
+        _no_userinfo(wsdl, "the WSDL URL")
+    if isinstance(allowed_hosts, str | bytes) or not isinstance(allowed_hosts, Iterable):
+        raise ConfigurationError("wsdl_allowed_hosts must be a list of host names, e.g. "
+                                 f"['schemas.example.com'], not {type(allowed_hosts).__name__}")
+    hosts = frozenset(allowed_hosts)
+    bad = sorted(repr(h) for h in hosts if not isinstance(h, str) or not h.strip())
+    if bad:
+        raise ConfigurationError("wsdl_allowed_hosts must hold host names (non-empty str), "
+                                 f"not {', '.join(bad)}")
+    return hosts
 
 
 class EngageClient(TypedCalls):
@@ -114,6 +142,7 @@ class EngageClient(TypedCalls):
                  wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False,
                  rate_store: str | os.PathLike[str] | None = None) -> None:
         self.endpoint = _check_endpoint(endpoint)
+        allowed_hosts = _check_wsdl(wsdl, wsdl_allowed_hosts)
         if not isinstance(username, str) or not username:
             raise ConfigurationError("username must be a non-empty str")
         if not isinstance(password, str):
@@ -144,7 +173,7 @@ class EngageClient(TypedCalls):
 
             self._loaded = zeep_binding.load_wsdl(
                 wsdl, http=self._http, authorization=self._authorization,
-                cache_dir=wsdl_cache_dir, allowed_hosts=frozenset(wsdl_allowed_hosts))
+                cache_dir=wsdl_cache_dir, allowed_hosts=allowed_hosts)
         except BaseException:
             self._http.close()
             raise
@@ -156,7 +185,8 @@ class EngageClient(TypedCalls):
         self._service_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"EngageClient(endpoint={self.endpoint!r}, username={self.username!r})"
+        return (f"EngageClient(endpoint={display_url(self.endpoint)!r}, "
+                f"username={self.username!r})")
 
     # ------------------------------------------------------------ plumbing
 

@@ -31,6 +31,8 @@ __all__ = [
     "ECM_NS",
     "SOAP11_NS",
     "OperationPlan",
+    "hardened_parser",
+    "http_status_error",
     "parse_xml",
     "read_fields",
     "read_reply",
@@ -53,12 +55,18 @@ _EXCERPT = 300
 _parsers = threading.local()
 
 
+def hardened_parser(**options: Any) -> etree.XMLParser:
+    """A new lxml parser for untrusted XML, the one way engage_soap builds one: no DTD
+    loaded, no entity resolved, no network, no huge trees; ``options`` add to these
+    (e.g. ``remove_comments=True``). A parser is not thread-safe: keep one per thread."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, **options)
+
+
 def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False, remove_comments=True, remove_pis=True,
-                                 collect_ids=False)
+        parser = hardened_parser(remove_comments=True, remove_pis=True, collect_ids=False)
         _parsers.parser = parser
     return parser
 
@@ -234,12 +242,19 @@ def _excerpt(body: bytes) -> str:
     return body[:_EXCERPT].decode("utf-8", "replace")
 
 
-def _http_error(status: int, body: bytes) -> EngageError:
+def http_status_error(status: int, body: bytes, fetching: str = "") -> EngageError:
+    """The error for an HTTP status that is not an answer: the one place 401 and 403
+    become AuthenticationError. ``fetching`` names a document that was fetched (a WSDL),
+    else the reply is to a call."""
     excerpt = _excerpt(body)
+    what = f"{fetching} gave " if fetching else ""
     if status in (401, 403):
         return AuthenticationError(
-            f"HTTP {status}: the server refused the credentials (or the user is not an "
+            f"{what}HTTP {status}: the server refused the credentials (or the user is not an "
             "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
+    if fetching:
+        return HTTPStatusError(f"{what}HTTP {status}", status_code=status,
+                               body_excerpt=excerpt)
     kind = "an empty reply" if not body.strip() else "a reply that is not a SOAP envelope"
     hint = ("; check the endpoint: it has the form https://<host>/api/soap/v<N>/, with the "
             "trailing /") if status == 404 else ""
@@ -274,12 +289,12 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
     ``validate(payload, operation)`` may check a successful reply's payload first.
     """
     if status in (401, 403):
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if not body.strip():
         if 200 <= status < 300:
             raise ProtocolError(f"{op.name}: HTTP {status} with an empty body",
                                 request_sent=True)
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if status == 500 and not body.lstrip().startswith(b"<") and throttled(
             body.decode("utf-8", "replace")):
         raise fault_from_detail(fault_code=None, fault_string=body.decode("utf-8", "replace"),
@@ -289,14 +304,14 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
         root = parse_xml(body)
     except ProtocolError:
         if not 200 <= status < 300:
-            raise _http_error(status, body) from None
+            raise http_status_error(status, body) from None
         raise
     if root.tag != _ENV:
         if root.tag == f"{{{SOAP12_NS}}}Envelope":
             raise ProtocolError(f"{op.name}: the reply is a SOAP 1.2 envelope; the service "
                                 "speaks SOAP 1.1", request_sent=True)
         if not 200 <= status < 300:
-            raise _http_error(status, body)
+            raise http_status_error(status, body)
         raise ProtocolError(f"{op.name}: the reply's root is {root.tag!r}, not a SOAP 1.1 "
                             "Envelope", request_sent=True)
     soap_body = root.find(_BODY)
@@ -306,7 +321,7 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
     if payload is not None and payload.tag == _FAULT:
         raise _fault(payload, status, op.name)
     if not 200 <= status < 300:
-        raise _http_error(status, body)
+        raise http_status_error(status, body)
     if payload is None or payload.tag != op.response_tag:
         found = "nothing" if payload is None else repr(payload.tag)
         raise ProtocolError(f"{op.name}: expected {op.response_tag!r} in the reply, found "

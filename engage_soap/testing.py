@@ -40,7 +40,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .envelope import parse_xml
+from .envelope import SOAP11_NS, parse_xml
 from .errors import ConfigurationError, ProtocolError
 from .redaction import Redactor, key_id, redaction_key
 from .transport import HttpReply, Transport
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 ANY = "{{any}}"  # a recorded element with this text matches any value
-_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_SOAP_ENV = SOAP11_NS
 _XML_TYPE = "text/xml;charset=utf-8"
 _NAME = re.compile(r"^(\d{3})-([A-Za-z0-9_]+)$")
 _EXCHANGE_FILE = re.compile(r"^.+\.(request\.xml|response\.[a-z]+|meta\.json)$")

@@ -62,6 +62,7 @@ __all__ = [
     "HttpTransport",
     "Transport",
     "basic_auth_header",
+    "display_url",
 ]
 
 DEFAULT_TIMEOUT = defaults.TIMEOUT
@@ -103,6 +104,18 @@ def basic_auth_header(username: str, password: str) -> str:
     """
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown (reprs, messages, logs): user info masked as ``***@``.
+
+    Every URL engage_soap puts in a message passes through here, so a password written
+    into a URL (``https://user:pass@host/``) never shows.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 # ---------------------------------------------------------------- one attempt's state
@@ -450,7 +463,7 @@ class HttpTransport:
                                      request_sent=False)
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise TransportError(f"not an http(s) URL: {url!r}", retryable=False,
+                raise TransportError(f"not an http(s) URL: {display_url(url)!r}", retryable=False,
                                      request_sent=False)
             proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
             bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
@@ -616,7 +629,7 @@ def _failure(exc: BaseException, attempt: _Attempt, url: str, timeout: float) ->
     Before the first byte of the request was written (DNS, refused, connect or TLS
     timeouts, a proxy refusing the tunnel) nothing was sent and a retry is always safe.
     """
-    host = urlsplit(url).netloc
+    host = urlsplit(display_url(url)).netloc
     sent = attempt.sent
     timed_out = attempt.cut or any(
         isinstance(e, (TimeoutError, urllib3.exceptions.TimeoutError))
@@ -637,8 +650,8 @@ def _failure(exc: BaseException, attempt: _Attempt, url: str, timeout: float) ->
             return TransportError(f"TLS failure talking to {host}: {_reason(exc)}",
                                   retryable=False, request_sent=False)
         if isinstance(exc, ValueError):
-            return TransportError(f"invalid request to {url!r}: {exc}", retryable=False,
-                                  request_sent=False)
+            return TransportError(f"invalid request to {display_url(url)!r}: {exc}",
+                                  retryable=False, request_sent=False)
         return TransportError(f"cannot connect to {host} ({_reason(exc)}); nothing was sent",
                               retryable=True, request_sent=False)
     if timed_out:

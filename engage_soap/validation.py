@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from .envelope import hardened_parser
 from .errors import ConfigurationError, InvalidInputError, ProtocolError
 from .resources import bundled_wsdl, bundled_xsd
 
@@ -48,7 +49,7 @@ class _Documents(etree.Resolver):
 
 def _compile(documents: Mapping[str, bytes], location: str) -> etree.XMLSchema:
     resolver = _Documents(documents)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser = hardened_parser()
     parser.resolvers.add(resolver)
     wsdl = etree.fromstring(documents[location], parser, base_url=location)
     driver = etree.Element(f"{{{_XS}}}schema", nsmap={"xs": _XS})

@@ -28,7 +28,7 @@ import zeep.xsd
 from lxml import etree
 from zeep.wsdl import Document
 
-from .envelope import OperationPlan
+from .envelope import OperationPlan, hardened_parser, http_status_error
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -39,7 +39,7 @@ from .errors import (
 from .resources import bundled_wsdl
 from .schema import ComplexPlan, Field, SimplePlan, simple_plan
 from .service import Operation, ServiceModel
-from .transport import Transport
+from .transport import DEFAULT_MAX_REPLY_BYTES, HttpTransport, Transport, display_url
 
 __all__ = ["LoadedWsdl", "default_cache_dir", "load_wsdl", "make_service"]
 
@@ -95,14 +95,20 @@ def _disk_cache(folder: Path) -> Any:
 class _ZeepTransport(zeep.Transport):
     """zeep's Transport seam, routed through our Transport (deadline, size cap, fork safety).
 
-    Loading: local files as usual; http(s) documents only from the allowed hosts, and
-    through the disk cache when one is given. The ``authorization`` header goes only to
-    ``auth_host`` (the WSDL's own host, or the endpoint's for calls).
+    Every WSDL and schema document zeep reads passes through :meth:`load`, the one place
+    that decides what may be read. A WSDL fetched over http(s) (``origin`` set) may import
+    only from its own origin and the ``allowed_hosts``, never a local file; a local WSDL
+    file imports local files only (zeep refuses http(s) imports with
+    ``forbid_external``), each at most ``max_bytes`` long, like a fetched reply. The
+    ``authorization`` header goes only to ``auth_host`` (the WSDL's own host, or the
+    endpoint's for calls).
     """
 
     def __init__(self, http: Transport | None, *, cache: Any = None,
+                 origin: tuple[str, str, int | None] | None = None,
                  allowed_hosts: frozenset[str] = frozenset(),
-                 authorization: str | None = None, auth_host: str | None = None) -> None:
+                 authorization: str | None = None, auth_host: str | None = None,
+                 max_bytes: int = DEFAULT_MAX_REPLY_BYTES) -> None:
         # zeep's own __init__ would create a requests session; none is needed.
         self.cache = None
         self.load_timeout = self.operation_timeout = None
@@ -111,11 +117,14 @@ class _ZeepTransport(zeep.Transport):
         self._close_session = False
         self._http = http
         self._disk = cache
+        self._origin = origin
         self._allowed_hosts = allowed_hosts
         self._auth = ({"Authorization": authorization}
                       if authorization is not None and auth_host else {})
         self._auth_host = auth_host
+        self._max_bytes = max_bytes
         self.documents: dict[str, bytes] = {}  # what was loaded, for facets and validation
+        self.content_types: dict[str, str] = {}  # of the documents fetched over http(s)
 
     def _headers(self, url: str, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         own = urlsplit(url).hostname == self._auth_host
@@ -128,32 +137,47 @@ class _ZeepTransport(zeep.Transport):
 
     def _load(self, url: str) -> bytes:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            path = url[7:] if parts.scheme == "file" else url
-            with open(os.path.expanduser(path), "rb") as fh:
-                return fh.read()
-        if parts.hostname not in self._allowed_hosts:
+        remote = parts.scheme in ("http", "https")
+        if self._origin is None:
+            if remote:  # zeep's forbid_external refuses these first; never fetch them
+                raise ConfigurationError(f"the local WSDL refers to {display_url(url)!r} on "
+                                         "the network; refused")
+            return self._read_file(url[7:] if parts.scheme == "file" else url)
+        if not remote:
             raise ConfigurationError(
-                f"the WSDL refers to {url!r} on another host; refused (allow it with "
-                "wsdl_allowed_hosts)")
+                f"the WSDL fetched from the network refers to {display_url(url)!r}, which is "
+                "not on its own server; refused (a remote WSDL never reads local files)")
+        if _origin(url) != self._origin and parts.hostname not in self._allowed_hosts:
+            raise ConfigurationError(
+                f"the WSDL refers to {display_url(url)!r} on another host; refused (allow "
+                "it with wsdl_allowed_hosts)")
         cached = self._cached(url)
         if cached is not None:
             return cached
         if self._http is None:
-            raise ConfigurationError(f"cannot fetch {url!r}: no HTTP transport")
+            raise ConfigurationError(f"cannot fetch {display_url(url)!r}: no HTTP transport")
         # The credentials go to the WSDL's own host only, never to a host it imports from.
         reply = self._http.request("GET", url, headers=self._headers(url))
-        if reply.status in (401, 403):
-            raise AuthenticationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}: the "
-                                      "server refused the credentials", status_code=reply.status)
         if reply.status != 200:
-            raise ConfigurationError(f"fetching the WSDL {url!r} gave HTTP {reply.status}")
+            raise http_status_error(reply.status, reply.body,
+                                    f"fetching the WSDL {display_url(url)!r}")
+        self.content_types[url] = reply.headers.get("Content-Type", "")
         if self._disk is not None:
             try:
                 self._disk.add(url, reply.body)
             except sqlite3.Error as exc:  # a broken cache must not break the client
                 log.warning("cannot write the WSDL cache: %s", exc)
         return reply.body
+
+    def _read_file(self, path: str) -> bytes:
+        """A local document, refused beyond the cap (as a fetched one would be)."""
+        with open(os.path.expanduser(path), "rb") as fh:
+            data = fh.read(self._max_bytes + 1)
+        if len(data) > self._max_bytes:
+            raise ConfigurationError(
+                f"{path} is larger than the {self._max_bytes} byte cap of a WSDL or schema "
+                "document (max_reply_bytes); refused")
+        return data
 
     def _cached(self, url: str) -> bytes | None:
         if self._disk is None:
@@ -196,7 +220,7 @@ def _enumerations(documents: Mapping[str, bytes]) -> dict[str, frozenset[str]]:
     zeep does not keep facets, so they are read from the schema documents it loaded.
     """
     found: dict[str, frozenset[str]] = {}
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser = hardened_parser()
     for data in documents.values():
         try:
             root = etree.fromstring(data, parser)
@@ -335,22 +359,44 @@ def load_wsdl(wsdl: str | os.PathLike[str] | None, *, http: Transport | None = N
     return loaded
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port
+
+
+def _received(transport: _ZeepTransport, source: str) -> str:
+    """What was read from ``source``: its size, content type and first bytes."""
+    data = transport.documents.get(source)
+    if data is None:
+        return ""
+    kind = transport.content_types.get(source)
+    return (f" (received {len(data)} bytes{f' of {kind}' if kind else ''}, starting "
+            f"{data[:80]!r})")
+
+
 def _load(source: str, is_url: bool, http: Transport | None, authorization: str | None,
           cache_dir: str | os.PathLike[str] | None,
           allowed_hosts: frozenset[str]) -> LoadedWsdl:
+    shown = display_url(source)
     if is_url:
         host = urlsplit(source).hostname or ""
         disk = _disk_cache(Path(cache_dir) if cache_dir else default_cache_dir())
-        transport = _ZeepTransport(http, cache=disk, allowed_hosts=allowed_hosts | {host},
+        transport = _ZeepTransport(http, cache=disk, origin=_origin(source),
+                                   allowed_hosts=allowed_hosts,
                                    authorization=authorization, auth_host=host)
         settings = _settings(forbid_external=False)
     else:
         if not Path(source).is_file():
             raise ConfigurationError(f"WSDL file not found: {source}")
-        transport = _ZeepTransport(None)
+        cap = http.max_reply_bytes if isinstance(http, HttpTransport) else \
+            DEFAULT_MAX_REPLY_BYTES
+        transport = _ZeepTransport(None, max_bytes=cap)
         settings = _settings(forbid_external=True)
     try:
         document = Document(source, transport, settings=settings)  # type: ignore[arg-type]
+        if not document.services or not all(s.ports for s in document.services.values()):
+            raise ConfigurationError(f"it declares no service with a port: not a WSDL"
+                                     f"{_received(transport, source)}")
         service = document.services[SERVICE] if SERVICE in document.services else next(
             iter(document.services.values()))
         port = service.ports[PORT] if PORT in service.ports else next(
@@ -358,13 +404,16 @@ def _load(source: str, is_url: bool, http: Transport | None, authorization: str 
         binding = port.binding
         plans, model = _compile(binding, transport.documents, source)
     except EngageError as exc:
+        if isinstance(exc, AuthenticationError):
+            raise
         if isinstance(exc, TransportError | ProtocolError | ConfigurationError):
-            raise ConfigurationError(f"cannot load the WSDL {source!r}: {exc}") from exc
+            raise ConfigurationError(f"cannot load the WSDL {shown!r}: {exc}") from exc
         raise
     except Exception as exc:  # zeep, lxml and OS errors: zeep lets many kinds through
         raise ConfigurationError(
-            f"cannot load the WSDL {source!r}: {type(exc).__name__}: {exc}") from exc
-    log.debug("loaded WSDL %s (%d operations)", source, len(plans))
+            f"cannot load the WSDL {shown!r}: {type(exc).__name__}: {exc}"
+            f"{_received(transport, source)}") from exc
+    log.debug("loaded WSDL %s (%d operations)", shown, len(plans))
     return LoadedWsdl(source, document, binding.name.text, MappingProxyType(plans),
                       MappingProxyType(dict(transport.documents)), model)
 

@@ -25,6 +25,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 import types
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 from lxml import etree
 
 from .. import defaults
+from ..envelope import hardened_parser
 from ..resources import bundled_wsdl, bundled_xsd
 from .faults import FaultInjector, FaultRule, Throttle, throttle_fault
 from .operations import MODELED_OPERATIONS, dispatch
@@ -503,8 +505,14 @@ class Sandbox:
         server = _Server((self.host, self.requested_port), self, family)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   name=f"engage-soap-sandbox:{server.server_port}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:  # e.g. Ctrl-C before the thread ran: shutdown() would wait
+            if thread.is_alive():  # for a serve_forever that never starts
+                server.shutdown()
+            server.server_close()
+            raise
         self._server, self._thread = server, thread
-        thread.start()
         logger.debug("sandbox listening on %s", self.url)
         return self
 
@@ -595,8 +603,7 @@ class Sandbox:
     def wsdl_text(self) -> bytes:
         """The bundled WSDL with its address and schema import pointing at this sandbox."""
         if self._wsdl is None:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-            tree = etree.parse(str(bundled_wsdl()), parser)
+            tree = etree.parse(str(bundled_wsdl()), hardened_parser())
             for address in tree.iter(f"{{{_WSDL_SOAP_NS}}}address"):
                 address.set("location", self.url)
             for imported in tree.iter(f"{{{_XSD_NS}}}import"):
@@ -611,7 +618,7 @@ def run(host: str = "127.0.0.1", port: int = 8080, *,
         users: Mapping[str, str] | None = None, rate_limit: float | None = defaults.ACCOUNT_RATE,
         api_version: str = "8", ready: Callable[[Sandbox], None] | None = None,
         latency: float = 0.0, attributes: Iterable[str] = ()) -> None:
-    """Serve a sandbox until KeyboardInterrupt or SIGTERM, then stop cleanly.
+    """Serve a sandbox until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly.
 
     ``ready`` is called with the running sandbox (e.g. to print its URL); the other
     arguments are those of :class:`Sandbox`. Raises SandboxStateError (an OSError) if the
@@ -619,22 +626,24 @@ def run(host: str = "127.0.0.1", port: int = 8080, *,
     """
     sandbox = Sandbox(host, port, users=users, state_file=state_file, rate_limit=rate_limit,
                       api_version=api_version, latency=latency, attributes=attributes)
-    done = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-    previous: Any = None
-    if in_main:
-        previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: done.set())
+    # SIGINT and SIGTERM only note that they came: a KeyboardInterrupt raised anywhere in
+    # start-up, in a lock or in a join could leave the server half started or a lock held
+    # (and a handler that set an Event could deadlock on the Event's own lock).
+    signals: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda num, _frame: signals.append(num))
     try:
         sandbox.start()
         logger.info("sandbox listening on %s", sandbox.url)
-        if ready is not None:
+        if ready is not None and not signals:
             ready(sandbox)
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+        while not signals:
+            time.sleep(0.1)  # resumed after a signal's handler ran (PEP 475)
+    except KeyboardInterrupt:  # outside the main thread nothing else stops it
         pass
     finally:
         sandbox.stop()
-        if in_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

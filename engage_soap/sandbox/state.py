@@ -2,7 +2,11 @@
 memberships, and the outbox of accepted sends.
 
 All of it lives in one :class:`SandboxState` guarded by ``state.lock`` (re-entrant). With a
-``state_file`` it is kept as JSON across restarts, written atomically after every change.
+``state_file`` it is kept across restarts: the file (JSON) holds everything but the outbox
+and is replaced atomically after every change; the outbox is an append-only journal beside
+it (``<state_file>.outbox``, one JSON line per send, flushed to disk before the send is
+answered), so a send costs the same with ten or ten thousand sends before it. Temporary
+files left by a killed sandbox are removed at start.
 
 A v2 "user" is the same person as a v7 "contact": the user* and membership* operations
 work on ``contacts`` (user id = contact id) and on the groups' ``memberships``.
@@ -11,13 +15,16 @@ work on ``contacts`` (user id = contact id) and on the groups' ``memberships``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
+import glob
 import json
 import os
 import re
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -40,7 +47,7 @@ __all__ = [
     "SandboxStateError",
 ]
 
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3  # 3: the outbox in a journal beside the file; 1 and 2 are still read
 MAX_CALLS = 10_000
 
 #: The contact attributes every sandbox knows (the seed of its attribute definitions).
@@ -230,11 +237,26 @@ class SandboxState:
         self.attribute_definitions: set[str] = set()
         self.next_contact_id = 1
         self._extra_attributes = _attribute_names(attributes)
+        # The outbox journal: its generation (a new one after reset), how many entries of
+        # the outbox it holds, and whether the file must be started afresh.
+        self._epoch = uuid.uuid4().hex
+        self._journaled = 0
+        self._journal_fresh = True
+        if self.state_file is not None:
+            _remove_stale_temporaries(self.state_file)
         if self.state_file is not None and self.state_file.exists():
-            self._load(self.state_file)
+            legacy = self._load(self.state_file)
             self.attribute_definitions |= self._extra_attributes
+            if legacy:  # format 1 or 2: the outbox moves to the journal now
+                self.save()
         else:
             self._seed()
+
+    @property
+    def journal_file(self) -> Path | None:
+        """The outbox journal beside the state file (None without a state file)."""
+        return None if self.state_file is None else self.state_file.with_name(
+            self.state_file.name + ".outbox")
 
     # -- seeding and reset ---------------------------------------------------------------
 
@@ -243,6 +265,7 @@ class SandboxState:
         self.messages.clear()
         self.groups.clear()
         self.outbox.clear()
+        self._epoch, self._journaled, self._journal_fresh = uuid.uuid4().hex, 0, True
         self.calls.clear()
         self.attribute_definitions = set(DEFAULT_ATTRIBUTES) | self._extra_attributes
         self.next_contact_id = 33457
@@ -481,7 +504,10 @@ class SandboxState:
             if contact.contact_id not in group.memberships:
                 group.memberships[contact.contact_id] = MembershipRecord(contact.contact_id,
                                                                          group.group_id)
-            self.save()
+            if self._journal_fresh:
+                self.save()
+            else:  # one line appended; loading replays the membership it implies
+                self._append_journal()
             return entry
 
     def group_members(self, message_id: int) -> list[int]:
@@ -502,32 +528,29 @@ class SandboxState:
         """Attribute definitions, contacts, messages, groups (with memberships) and outbox
         as JSON-ready data."""
         with self.lock:
-            return {
-                "format": _FORMAT_VERSION,
-                "next_contact_id": self.next_contact_id,
-                "attribute_definitions": sorted(self.attribute_definitions),
-                "contacts": [vars(c) | {"attributes": dict(c.attributes)}
-                             for c in self.contacts.values()],
-                "messages": [vars(m).copy() for m in self.messages.values()],
-                "groups": [{
-                    "group_id": g.group_id, "name": g.name, "description": g.description,
-                    "email": g.email,
-                    "memberships": [{"contact_id": m.contact_id,
-                                     "subscription_mode": m.subscription_mode,
-                                     "attributes": dict(m.attributes)}
-                                    for m in g.memberships.values()],
-                } for g in self.groups.values()],
-                "outbox": [{
-                    "message_id": e.message_id, "recipient_id": e.recipient_id,
-                    "email_address": e.email_address, "group_id": e.group_id,
-                    "parameters": [[n, v] for n, v in e.parameters],
-                    "attachments": [{"name": a.name, "content_type": a.content_type,
-                                     "content": base64.b64encode(a.content).decode("ascii")}
-                                    for a in e.attachments],
-                    "timestamp": e.timestamp,
-                    "external_transaction_formula": e.external_transaction_formula,
-                } for e in self.outbox],
-            }
+            return {**self._snapshot(), "outbox": [_entry_json(e) for e in self.outbox]}
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What the state file holds: all but the outbox, which is in the journal."""
+        return {
+            "format": _FORMAT_VERSION,
+            "next_contact_id": self.next_contact_id,
+            "attribute_definitions": sorted(self.attribute_definitions),
+            "contacts": [vars(c) | {"attributes": dict(c.attributes)}
+                         for c in self.contacts.values()],
+            "messages": [vars(m).copy() for m in self.messages.values()],
+            "groups": [{
+                "group_id": g.group_id, "name": g.name, "description": g.description,
+                "email": g.email,
+                "memberships": [{"contact_id": m.contact_id,
+                                 "subscription_mode": m.subscription_mode,
+                                 "attributes": dict(m.attributes)}
+                                for m in g.memberships.values()],
+            } for g in self.groups.values()],
+            # the journal's generation, and how many of its sends this file already
+            # reflects (the memberships they made); later ones are replayed on loading
+            "outbox_journal": {"epoch": self._epoch, "sends": len(self.outbox)},
+        }
 
     def check_writable(self) -> None:
         """Raise SandboxStateError unless the state file can be written (no-op without one).
@@ -557,34 +580,85 @@ class SandboxState:
         Path(probe).unlink(missing_ok=True)
 
     def save(self) -> None:
-        """Write the state file atomically (temp file + os.replace); no-op without one.
+        """Write the state file atomically (temp file + os.replace) after appending to the
+        journal the sends it lacks; no-op without a state file.
 
         Raises SandboxStateError if it cannot be written.
         """
         if self.state_file is None:
             return
         with self.lock:
-            data = json.dumps(self.to_json(), indent=1, ensure_ascii=False).encode("utf-8")
-            target = self.state_file
-            try:
-                fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
-                                           dir=target.parent)
-            except OSError as exc:
-                raise SandboxStateError.from_os_error(target, exc) from exc
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, target)
-            except OSError as exc:
-                Path(tmp).unlink(missing_ok=True)
-                raise SandboxStateError.from_os_error(target, exc) from exc
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            journal = self.journal_file
+            assert journal is not None
+            if self._journal_fresh:  # after a reset or a migration: a new journal first
+                _write_atomically(journal, self._journal_lines())
+                self._journaled, self._journal_fresh = len(self.outbox), False
+            else:
+                self._append_journal()
+            _write_atomically(self.state_file, json.dumps(
+                self._snapshot(), indent=1, ensure_ascii=False).encode("utf-8"))
 
-    def _load(self, path: Path) -> None:
+    def _journal_lines(self) -> bytes:
+        """The journal lines of the sends not yet in the journal."""
+        return b"".join(json.dumps(
+            {"epoch": self._epoch, "seq": seq, **_entry_json(self.outbox[seq])},
+            ensure_ascii=False).encode("utf-8") + b"\n"
+            for seq in range(self._journaled, len(self.outbox)))
+
+    def _append_journal(self) -> None:
+        """Append the sends not yet in the journal, one line each, and flush them to disk."""
+        journal = self.journal_file
+        if journal is None or self._journaled == len(self.outbox):
+            return
+        lines = self._journal_lines()
+        try:
+            with open(journal, "ab") as out:
+                out.write(lines)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise SandboxStateError.from_os_error(journal, exc) from exc
+        self._journaled = len(self.outbox)
+
+    def _replay_journal(self, epoch: str, reflected: int) -> None:
+        """Read the journal's sends of generation ``epoch`` into the outbox; the memberships
+        of those beyond the first ``reflected`` are made again. A torn last line (a kill
+        while writing, before the send was answered) is dropped."""
+        journal = self.journal_file
+        assert journal is not None
+        try:
+            data = journal.read_bytes() if journal.exists() else b""
+        except OSError as exc:
+            raise SandboxStateError.from_os_error(journal, exc, "read") from exc
+        good = 0
+        for line in data.splitlines(keepends=True):
+            try:
+                record = json.loads(line) if line.endswith(b"\n") else None
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                break
+            good += len(line)
+            if record.get("epoch") != epoch or record.get("seq") != len(self.outbox):
+                continue  # an older generation's line (the file is rewritten on reset)
+            entry = _entry_from_json(record)
+            self.outbox.append(entry)
+            if len(self.outbox) > reflected:
+                message = self.messages.get(entry.message_id)
+                group = self.groups.setdefault(entry.group_id, GroupRecord(
+                    entry.group_id, message.name if message else str(entry.group_id)))
+                group.memberships.setdefault(entry.recipient_id, MembershipRecord(
+                    entry.recipient_id, entry.group_id))
+        if good < len(data):
+            try:
+                with open(journal, "r+b") as out:
+                    out.truncate(good)
+            except OSError as exc:
+                raise SandboxStateError.from_os_error(journal, exc) from exc
+        self._epoch, self._journaled, self._journal_fresh = epoch, len(self.outbox), False
+
+    def _load(self, path: Path) -> bool:
+        """Read the state file (and the outbox journal); True if it is of format 1 or 2."""
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -592,7 +666,7 @@ class SandboxState:
         try:
             data = json.loads(text)
             version = data.get("format")
-            if version not in (1, _FORMAT_VERSION):
+            if version not in (1, 2, _FORMAT_VERSION):
                 raise ValueError(f"unknown format {version!r}")
             self.next_contact_id = int(data["next_contact_id"])
             self.contacts = {int(c["contact_id"]): ContactRecord(**c) for c in data["contacts"]}
@@ -616,18 +690,15 @@ class SandboxState:
                     n for c in self.contacts.values() for n in c.attributes}
             else:
                 self.attribute_definitions = _attribute_names(data["attribute_definitions"])
-            self.outbox = [OutboxEntry(
-                message_id=e["message_id"], recipient_id=e["recipient_id"],
-                email_address=e["email_address"], group_id=e["group_id"],
-                parameters=[(n, v) for n, v in e["parameters"]],
-                attachments=[AttachmentRecord(a["name"], a["content_type"],
-                                              base64.b64decode(a["content"]))
-                             for a in e["attachments"]],
-                timestamp=e["timestamp"],
-                external_transaction_formula=e.get("external_transaction_formula"),
-            ) for e in data["outbox"]]
+            if version == _FORMAT_VERSION:
+                journal = data["outbox_journal"]
+                self.outbox = []
+                self._replay_journal(str(journal["epoch"]), int(journal["sends"]))
+            else:
+                self.outbox = [_entry_from_json(e) for e in data["outbox"]]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"unreadable sandbox state file {path}: {exc}") from exc
+        return bool(version != _FORMAT_VERSION)
 
 
 def _attribute_names(names: Iterable[str]) -> set[str]:
@@ -639,3 +710,56 @@ def _attribute_names(names: Iterable[str]) -> set[str]:
             raise ValueError(f"an attribute name must be a non-empty string, not {name!r}")
         result.add(name)
     return result
+
+
+def _entry_json(e: OutboxEntry) -> dict[str, Any]:
+    return {
+        "message_id": e.message_id, "recipient_id": e.recipient_id,
+        "email_address": e.email_address, "group_id": e.group_id,
+        "parameters": [[n, v] for n, v in e.parameters],
+        "attachments": [{"name": a.name, "content_type": a.content_type,
+                         "content": base64.b64encode(a.content).decode("ascii")}
+                        for a in e.attachments],
+        "timestamp": e.timestamp,
+        "external_transaction_formula": e.external_transaction_formula,
+    }
+
+
+def _entry_from_json(e: dict[str, Any]) -> OutboxEntry:
+    return OutboxEntry(
+        message_id=e["message_id"], recipient_id=e["recipient_id"],
+        email_address=e["email_address"], group_id=e["group_id"],
+        parameters=[(n, v) for n, v in e["parameters"]],
+        attachments=[AttachmentRecord(a["name"], a["content_type"],
+                                      base64.b64decode(a["content"]))
+                     for a in e["attachments"]],
+        timestamp=e["timestamp"],
+        external_transaction_formula=e.get("external_transaction_formula"))
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` by ``data`` (temp file, fsync, rename); SandboxStateError."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise SandboxStateError.from_os_error(target, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SandboxStateError.from_os_error(target, exc) from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporary files a killed sandbox left beside ``target``."""
+    with contextlib.suppress(OSError):  # a missing directory is reported elsewhere
+        for stale in target.parent.glob(f"{glob.escape(target.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()

@@ -15,7 +15,8 @@ from functools import cache
 
 from lxml import etree
 
-from ..envelope import shorten_for_log
+from ..envelope import ECM_NS, hardened_parser, shorten_for_log
+from ..envelope import SOAP11_NS as SOAP_ENV_NS
 from ..resources import bundled_wsdl
 from ..validation import bundled_validator
 
@@ -36,8 +37,6 @@ __all__ = [
     "validate_payload",
 ]
 
-SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-ECM_NS = "http://ecircle.com/developer/ecmapi"
 _WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
 _ENVELOPE = f"{{{SOAP_ENV_NS}}}Envelope"
@@ -51,8 +50,7 @@ _VALUE_ERRORS = re.compile(r"SCHEMAV_CVC_(DATATYPE|ENUMERATION|MINLENGTH|MAXLENG
 @cache
 def _wsdl_faults() -> dict[str, frozenset[str]]:
     """Every operation of the bundled WSDL's portType -> the fault detail elements it declares."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.parse(str(bundled_wsdl()), parser).getroot()
+    root = etree.parse(str(bundled_wsdl()), hardened_parser()).getroot()
     # message name -> the element of its (single) part
     elements: dict[str, str] = {}
     for message in root.iterfind(f"{{{_WSDL_NS}}}message"):
@@ -170,8 +168,7 @@ _local = threading.local()
 def _parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False, remove_pis=True)
+        parser = hardened_parser(remove_pis=True)
         _local.parser = parser
     return parser
 

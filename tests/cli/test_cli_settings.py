@@ -311,7 +311,7 @@ def test_password_in_json_error_is_not_echoed(invoke: Invoke) -> None:
     secret = "S3cret-in-url"
     result = invoke("--json", "--endpoint", f"http://user:{secret}@127.0.0.1:1/api/soap/v8/",
                     "--username", "u", "--password", secret, "--retries", "0", "ping")
-    assert result.exit_code == EXIT_TRANSPORT
+    assert result.exit_code == EXIT_CONFIG  # credentials in the URL are refused
     assert secret not in result.output
 
 

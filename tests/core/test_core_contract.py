@@ -34,6 +34,9 @@ from engage_soap import (
     zeep_binding,
 )
 from engage_soap.envelope import (
+    ECM_NS as ECM,
+)
+from engage_soap.envelope import (
     SOAP11_NS,
     OperationPlan,
     read_reply,
@@ -47,7 +50,7 @@ from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 PLANS = zeep_binding.load_wsdl(None).operations
-ECM = "http://ecircle.com/developer/ecmapi"
+
 URL = "https://tenant.example.invalid/api/soap/v8/"
 EMPTY = {"messageSendSingle": (b'<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">'
                                b'<S:Body><ns2:messageSendSingleResponse xmlns:ns2="'

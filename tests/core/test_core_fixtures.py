@@ -9,10 +9,11 @@ import pytest
 from lxml import etree
 from recorded import FIXTURES, PASSWORD, TOKEN, USER, all_keys, load
 
+from engage_soap.envelope import ECM_NS as ECM
+from engage_soap.envelope import SOAP11_NS as SOAP_ENV
+from engage_soap.envelope import hardened_parser
 from engage_soap.resources import bundled_xsd
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ECM = "http://ecircle.com/developer/ecmapi"
 BUNDLED = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 SENDER_PROFILE = etree.XMLSchema(
     etree.parse(str(FIXTURES / "wsdl" / "ecmapi-sender-profile.xsd")))
@@ -37,7 +38,7 @@ KEYS = all_keys()
 
 def _envelope(data: bytes) -> etree._Element | None:
     try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError:
         return None
     return root if root.tag == f"{{{SOAP_ENV}}}Envelope" else None

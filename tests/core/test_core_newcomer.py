@@ -11,10 +11,10 @@ import pytest
 
 import engage_soap
 from engage_soap import EngageClient, HTTPStatusError, InvalidInputError, RetryPolicy
+from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.models import IDENTIFIERS, Exchange
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
-ECM = "http://ecircle.com/developer/ecmapi"
 SENT = (b'<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>'
         b'<ns2:messageSendSingleResponse xmlns:ns2="' + ECM.encode() + b'"/></S:Body>'
         b"</S:Envelope>")

@@ -21,10 +21,10 @@ from engage_soap import (
 )
 from engage_soap.cli import cli
 from engage_soap.contract import FACADE_OPERATIONS, compare
+from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
-ECM = "http://ecircle.com/developer/ecmapi"
 URL = "https://tenant.example.invalid/api/soap/v8/"
 HEAD = b'<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>'
 TAIL = b"</S:Body></S:Envelope>"

@@ -18,9 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from engage_soap import EngageClient
-
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ECM = "http://ecircle.com/developer/ecmapi"
+from engage_soap.envelope import ECM_NS as ECM
+from engage_soap.envelope import SOAP11_NS as SOAP_ENV
 
 
 @dataclass

@@ -16,11 +16,11 @@ import pytest
 import requests
 from lxml import etree
 
+from engage_soap.envelope import ECM_NS as ECM
+from engage_soap.envelope import SOAP11_NS as SOAP_ENV
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ECM = "http://ecircle.com/developer/ecmapi"
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 

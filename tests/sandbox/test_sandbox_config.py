@@ -307,7 +307,7 @@ def test_memberships_definitions_and_formulas_persist(tmp_path, make_soap):
                   "<recipientId>33459</recipientId><additionalContent/>"
                   "</ecm:messageSendTransactional>")
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["format"] == 2
+    assert data["format"] == 3
     assert {"SHOE_SIZE", "LATER", "FIRSTNAME"} <= set(data["attribute_definitions"])
     with Sandbox(state_file=path, rate_limit=None) as second:
         state = second.state
@@ -345,4 +345,5 @@ def test_a_format_1_state_file_is_read(tmp_path):
     assert "LEGACY" in state.attribute_definitions  # names in use stay usable
     assert state.outbox[0].external_transaction_formula is None
     state.save()
-    assert json.loads(path.read_text(encoding="utf-8"))["format"] == 2
+    assert json.loads(path.read_text(encoding="utf-8"))["format"] == 3  # migrated
+    assert [e.recipient_id for e in SandboxState(path).outbox] == [11]  # now in the journal

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.sandbox import DEFAULT_ATTRIBUTES, Sandbox, SandboxState
-
-ECM = "http://ecircle.com/developer/ecmapi"
 
 
 def _contact(*children: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from lxml import etree
 
 from engage_soap import errors, models
+from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.resources import bundled_wsdl
 from engage_soap.sandbox import (
     ECM_VERSION,
@@ -19,7 +20,6 @@ from engage_soap.sandbox import (
 )
 from engage_soap.sandbox.state import IDENTITY_FIELDS
 
-ECM = "http://ecircle.com/developer/ecmapi"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 # operation -> declared fault elements (fault message name = element name in this WSDL)
 DECLARED_FAULTS = {

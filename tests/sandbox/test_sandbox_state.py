@@ -75,9 +75,11 @@ def test_persistence_across_restarts(tmp_path, make_soap):
                   "<attributes><name>CITY</name><value>y</value></attributes>"
                   "</contact></ecm:contactCreate>")
         soap.call(soap.send_single(23543, 33461, content))
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["outbox"][0]["attachments"][0]["content"] == base64.b64encode(blob).decode()
-    assert [p.name for p in path.parent.iterdir()] == ["sandbox.json"]  # no temp files left
+    journal = [json.loads(line) for line in
+               (path.parent / "sandbox.json.outbox").read_text(encoding="utf-8").splitlines()]
+    assert journal[0]["attachments"][0]["content"] == base64.b64encode(blob).decode()
+    assert sorted(p.name for p in path.parent.iterdir()) == [  # no temp files left
+        "sandbox.json", "sandbox.json.outbox"]
 
     with Sandbox(state_file=path, rate_limit=None) as second:
         state = second.state
@@ -96,7 +98,8 @@ def test_persistence_across_restarts(tmp_path, make_soap):
                             "</emailAddress></contact></ecm:contactCreate>")
         assert created.payload.find("contact").findtext("contactId") == "33462"
         state.reset()
-    assert json.loads(path.read_text(encoding="utf-8"))["outbox"] == []
+    assert (path.parent / "sandbox.json.outbox").read_bytes() == b""
+    assert SandboxState(path).outbox == []
 
 
 def test_unreadable_state_file(tmp_path):

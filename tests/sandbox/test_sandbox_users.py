@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-ECM = "http://ecircle.com/developer/ecmapi"
+from engage_soap.envelope import ECM_NS as ECM
+
 USER_ORDER = ["id", "email", "mobileNumber", "identifier"]
 
 

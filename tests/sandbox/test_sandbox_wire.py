@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from engage_soap.envelope import ECM_NS as ECM
+from engage_soap.envelope import SOAP11_NS as SOAP_ENV
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ECM = "http://ecircle.com/developer/ecmapi"
 CONTACT_ORDER = ["contactId", "emailAddress", "mobileNumber", "applicationAlias", "identifier",
                  "attributes"]
 

@@ -23,6 +23,7 @@ from tenant_wsdl import tenant_wsdl
 from engage_soap import ConfigurationError, EngageClient, InvalidInputError
 from engage_soap.cli import EXIT_CONFIG, cli
 from engage_soap.config import CONFIG_ENV, ENV_VARS
+from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.schema import ComplexPlan, Field, simple_plan
 from engage_soap.testing import HttpRequest, MockTransport
 from engage_soap.transport import HttpReply
@@ -30,7 +31,6 @@ from engage_soap.typed_operations import AsyncTypedCalls, TypedCalls
 from engage_soap.typegen import _ARGUMENT, PACKAGE_MODULE, client_module, package_module
 from engage_soap.zeep_binding import load_wsdl
 
-ECM = "http://ecircle.com/developer/ecmapi"
 USER_REPLY = (
     '<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body>'
     f'<ns2:userGetByEmailResponse xmlns:ns2="{ECM}"><user><id>33457</id>'
