@@ -17,11 +17,11 @@ from typing import Any
 from lxml import etree
 
 from .errors import (
-    AUTH_STATUSES,
+    AuthenticationError,
     EngageError,
+    HTTPStatusError,
     ProtocolError,
     fault_from_detail,
-    http_error,
     throttled,
 )
 from .schema import ComplexPlan, Field, complete, write_fields
@@ -208,10 +208,33 @@ def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str,
     return complete(plan, out)
 
 
-def http_status_error(status: int, body: bytes, fetching: str = "") -> EngageError:
-    """:func:`engage_soap.errors.http_error` for the SOAP endpoint (and WSDL fetches)."""
-    return http_error(status, body, endpoint_form="https://<host>/api/soap/v<N>/",
-                      fetching=fetching)
+# HTTP statuses that mean the credentials (or the user's type) were refused, whatever the
+# body: AuthenticationError on every wire, before anything else is read.
+AUTH_STATUSES = (401, 403)
+SOAP_ENDPOINT_FORM = "https://<host>/api/soap/v<N>/"
+_EXCERPT = 300
+
+
+def http_status_error(status: int, body: bytes, fetching: str = "", *,
+                      endpoint_form: str = SOAP_ENDPOINT_FORM) -> HTTPStatusError:
+    """The error for an HTTP status that is not an answer, for every wire (SOAP, REST):
+    the one place 401 and 403 become AuthenticationError. ``fetching`` names a document
+    that was fetched (a WSDL), else the reply is to a call; ``endpoint_form`` is the
+    endpoint's shape for the hint given with a 404."""
+    excerpt = body[:_EXCERPT].decode("utf-8", "replace")
+    what = f"{fetching} gave " if fetching else ""
+    if status in AUTH_STATUSES:
+        return AuthenticationError(
+            f"{what}HTTP {status}: the server refused the credentials (or the user is not an "
+            "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
+    if fetching:
+        return HTTPStatusError(f"{what}HTTP {status}", status_code=status,
+                               body_excerpt=excerpt)
+    kind = "an empty reply" if not body.strip() else "a reply that is not the API's"
+    hint = (f"; check the endpoint: it has the form {endpoint_form}, with the trailing /"
+            if status == 404 else "")
+    return HTTPStatusError(f"HTTP {status} with {kind}{hint}", status_code=status,
+                           body_excerpt=excerpt)
 
 
 def _fault(fault: etree._Element, status: int, operation: str) -> EngageError:

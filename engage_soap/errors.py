@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "AUTH_STATUSES",
     "THROTTLE_TEXT",
     "AuthenticationError",
     "ConfigurationError",
@@ -30,7 +29,6 @@ __all__ = [
     "TransportError",
     "UnexpectedServerError",
     "fault_from_detail",
-    "http_error",
     "throttled",
 ]
 
@@ -261,30 +259,3 @@ def fault_from_detail(*, fault_code: str | None, fault_string: str | None,
                detail=fields, detail_xml=detail_xml, http_status=http_status,
                operation=operation)
 
-
-# HTTP statuses that mean the credentials (or the user's type) were refused, whatever the
-# body: AuthenticationError on every wire, before anything else is read.
-AUTH_STATUSES = (401, 403)
-_EXCERPT = 300
-
-
-def http_error(status: int, body: bytes, *, endpoint_form: str,
-               fetching: str = "") -> HTTPStatusError:
-    """The error for an HTTP status that is not an answer, for every wire: the one place
-    401 and 403 become AuthenticationError. ``endpoint_form`` is the endpoint's shape for
-    the hint given with a 404; ``fetching`` names a document that was fetched (a WSDL),
-    else the reply is to a call."""
-    excerpt = body[:_EXCERPT].decode("utf-8", "replace")
-    what = f"{fetching} gave " if fetching else ""
-    if status in AUTH_STATUSES:
-        return AuthenticationError(
-            f"{what}HTTP {status}: the server refused the credentials (or the user is not an "
-            "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
-    if fetching:
-        return HTTPStatusError(f"{what}HTTP {status}", status_code=status,
-                               body_excerpt=excerpt)
-    kind = "an empty reply" if not body.strip() else "a reply that is not the API's"
-    hint = (f"; check the endpoint: it has the form {endpoint_form}, with the trailing /"
-            if status == 404 else "")
-    return HTTPStatusError(f"HTTP {status} with {kind}{hint}", status_code=status,
-                           body_excerpt=excerpt)

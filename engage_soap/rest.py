@@ -19,14 +19,13 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
+from .envelope import AUTH_STATUSES, http_status_error
 from .errors import (
-    AUTH_STATUSES,
     ConfigurationError,
     EngageError,
     InvalidInputError,
     ProtocolError,
     fault_from_detail,
-    http_error,
     throttled,
 )
 from .models import Exchange, check_text
@@ -157,7 +156,7 @@ def _query_text(value: Any) -> str:
 
 
 def _http_error(status: int, body: bytes) -> EngageError:
-    return http_error(status, body, endpoint_form="https://<host>/api/rest/v<N>/")
+    return http_status_error(status, body, endpoint_form="https://<host>/api/rest/v<N>/")
 
 
 def _bean_text(value: Any) -> str:
