@@ -258,4 +258,3 @@ def fault_from_detail(*, fault_code: str | None, fault_string: str | None,
                error_actor=fields.get("errorActor") or None, error_code=error_code,
                detail=fields, detail_xml=detail_xml, http_status=http_status,
                operation=operation)
-

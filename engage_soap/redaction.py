@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from .config import CONFIG_ENV, default_config_path
-from .envelope import OperationPlan, parse_xml
+from .envelope import SOAP11_NS, OperationPlan, parse_xml
 from .errors import ConfigurationError, ProtocolError
 from .schema import ComplexPlan, Field, SimplePlan, simple_plan
 
@@ -46,7 +46,7 @@ STRUCTURE = frozenset({
     "faultcode", "errorActor", "errorCode", "errorId", "objectType", "propertyName",
     "parameterName", "attributeName", "attributeNames", "contentType", "version", "type",
     "messageId", "messageIds", "queueId", "status", "code"})
-_SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_SOAP_ENV = SOAP11_NS
 _EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,}")  # \w: any script's letters
 _PHONE = re.compile(r"^(?:\+|00)\d[\d /()-]{5,20}\d$")
 _ID = re.compile(r"^(?:id|.*Id)$")
