@@ -196,7 +196,8 @@ def build_client(settings: Settings, **options: Any) -> EngageClient:
     return EngageClient(settings.endpoint, settings.username, settings.password,
                         wsdl=settings.wsdl, timeout=settings.timeout, verify=settings.verify,
                         retry=RetryPolicy(max_attempts=settings.retries + 1),
-                        rate_store=settings.rate_store, **options)
+                        rate_store=settings.rate_store, protocol=settings.protocol,
+                        **options)
 
 
 @dataclass
@@ -216,8 +217,10 @@ class Session:
                 from .sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
                 self.sandbox = stack.enter_context(Sandbox("127.0.0.1", 0))
+                rest = self.settings.protocol == "rest"
+                url = self.sandbox.rest_url if rest else self.sandbox.url
                 self.settings = replace(
-                    self.settings, endpoint=self.sandbox.url, username=DEFAULT_USERNAME,
+                    self.settings, endpoint=url, username=DEFAULT_USERNAME,
                     password=DEFAULT_PASSWORD, sources={**self.settings.sources, **dict.fromkeys(
                         ("endpoint", "username", "password"), "from --sandbox")})
             self.redact.password = self.settings.password
@@ -377,9 +380,9 @@ def cli(**_options: Any) -> None:
     """Talk to a Mapp Engage ecmapi SOAP endpoint (or the bundled sandbox).
 
     Settings: command line > environment (ENGAGE_ENDPOINT, ENGAGE_USERNAME, ENGAGE_PASSWORD,
-    ENGAGE_WSDL, ENGAGE_TIMEOUT, ENGAGE_RETRIES, ENGAGE_CA_BUNDLE, ENGAGE_RATE_STORE) > the
-    [engage] table of the config file > defaults. These options go before or after the
-    subcommand.
+    ENGAGE_WSDL, ENGAGE_TIMEOUT, ENGAGE_RETRIES, ENGAGE_CA_BUNDLE, ENGAGE_RATE_STORE,
+    ENGAGE_PROTOCOL) > the [engage] table of the config file > defaults. These options go
+    before or after the subcommand.
 
     Exit codes: 0 ok, 2 usage, 3 not found, 4 other fault, 5 transport,
     6 authentication, 7 configuration, 130 interrupted.
@@ -806,11 +809,13 @@ def sandbox_command(host: str, port: int, state_file: Path | None, rate_limit: f
 
     def ready(sandbox: Sandbox) -> None:
         if settings.json:
-            emit({"ok": True, "endpoint": sandbox.url, "wsdl": sandbox.wsdl_url,
+            emit({"ok": True, "endpoint": sandbox.url, "rest_endpoint": sandbox.rest_url,
+                  "wsdl": sandbox.wsdl_url,
                   "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD})
         else:
             click.echo(f"Engage sandbox listening on {sandbox.url}\n  WSDL:     {sandbox.wsdl_url}"
                        f"\n  username: {DEFAULT_USERNAME}\n  password: {DEFAULT_PASSWORD}\n"
+                       f"  REST:     {sandbox.rest_url} (the same sandbox)\n"
                        f"Use it with:\n  export ENGAGE_ENDPOINT={sandbox.url} ENGAGE_USERNAME="
                        f"{DEFAULT_USERNAME} ENGAGE_PASSWORD={DEFAULT_PASSWORD}\n"
                        "Press Ctrl-C to stop.")

@@ -37,9 +37,10 @@ from .retry import RetryPolicy
 from .schema import ComplexPlan
 from .service import is_read
 from .shapes import nonblank
-from .soap import SoapWire, Wire
+from .soap import Wire
 from .transport import HttpTransport, Transport, basic_auth_header, display_url
 from .typed_operations import TypedCalls
+from .wires import open_wire, protocol_for
 
 if TYPE_CHECKING:
     from .bulk import BulkReport
@@ -127,8 +128,14 @@ class EngageClient(TypedCalls):
 
     ``validate``: check every request before it is sent, and every successful reply
     before it is read, against the schema of the WSDL in use (contract testing; off by
-    default). A request that does not fit raises InvalidInputError naming the element
-    path, and nothing is sent; a reply that does not fit raises ProtocolError.
+    default; SOAP only). A request that does not fit raises InvalidInputError naming the
+    element path, and nothing is sent; a reply that does not fit raises ProtocolError.
+
+    ``protocol``: ``"soap"`` or ``"rest"``; None follows the endpoint's path (``/api/soap/``
+    or ``/api/rest/``). On REST the endpoint is the base ``https://<host>[/<instance>]/api/
+    rest/v<N>/``, the same facade and ``call`` work for every operation with a REST path
+    (docs/rest-mapping.md), and no WSDL is fetched (the bundled one, or ``wsdl``, gives
+    the schema).
     """
 
     def __init__(self, endpoint: str, username: str, password: str, *,
@@ -140,7 +147,8 @@ class EngageClient(TypedCalls):
                  max_reply_bytes: int | None = None, transport: Transport | None = None,
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
                  wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False,
-                 rate_store: str | os.PathLike[str] | None = None) -> None:
+                 rate_store: str | os.PathLike[str] | None = None,
+                 protocol: str | None = None) -> None:
         self.endpoint = _check_endpoint(endpoint)
         allowed_hosts = _check_wsdl(wsdl, wsdl_allowed_hosts)
         if not isinstance(username, str) or not username:
@@ -171,16 +179,16 @@ class EngageClient(TypedCalls):
         try:
             from . import zeep_binding  # zeep is imported only when a client is built
 
+            protocol_for(self.endpoint, protocol)  # before the WSDL is read
             self._loaded = zeep_binding.load_wsdl(
                 wsdl, http=self._http, authorization=self._authorization,
                 cache_dir=wsdl_cache_dir, allowed_hosts=allowed_hosts)
+            self._wire: Wire = open_wire(self.endpoint, protocol, self._loaded, self._http,
+                                         self._authorization, validate=validate)
         except BaseException:
             self._http.close()
             raise
-        self._wire: Wire = SoapWire(self.endpoint, self._loaded, self._http,
-                                    self._authorization, validate=validate)
-        send = self._wire.model.get("messageSendSingle")
-        self._sender_path = shapes.sender_profile_path(send.request) if send else None
+        self._sender_path = self._wire.sender_profile_path
         self._service: Any = None
         self._service_lock = threading.Lock()
 
@@ -196,8 +204,11 @@ class EngageClient(TypedCalls):
 
         Calls made through it use this client's transport, credentials, deadline and
         reply cap, but return zeep objects, raise zeep's own exceptions and are neither
-        retried nor rate-limited.
+        retried nor rate-limited. SOAP only.
         """
+        if self._wire.protocol != "soap":
+            raise ConfigurationError("client.service is zeep's SOAP proxy; this client "
+                                     "speaks REST (use client.call)")
         if self._service is None:
             with self._service_lock:
                 if self._service is None:
@@ -213,7 +224,8 @@ class EngageClient(TypedCalls):
         return self._wire.last_exchange
 
     def operations(self) -> dict[str, dict[str, Any]]:
-        """Every operation of the contract in use: whether it is a read (retried freely),
+        """Every operation of the contract in use that the protocol offers (on REST those
+        with a REST path): whether it is a read (retried freely),
         its arguments and its reply, each field with its type, occurrence and choices, and
         the faults it declares."""
         return self._wire.model.describe()
@@ -320,7 +332,7 @@ class EngageClient(TypedCalls):
                 raise ConfigurationError(
                     "sender_profile was given, but the WSDL in use declares no sender profile "
                     "field for messageSendSingle; nothing was sent (use a WSDL that declares "
-                    "senderProfileName)")
+                    "senderProfileName, or REST: protocol='rest')")
         return shapes.message(message_id, recipient_id, shapes.parameters(parameters),
                               shapes.attachments(attachments), sender_profile,
                               self._sender_path)

@@ -42,7 +42,7 @@ _FILE = "engage_soap.config_file"  # ctx.meta key: the config file loaded
 # name: (environment variable, what the file may hold, click.option keywords)
 _OPTIONS: dict[str, tuple[str, tuple[type, ...], dict[str, Any]]] = {
     "endpoint": ("ENGAGE_ENDPOINT", (str,), {
-        "metavar": "URL", "help": "SOAP endpoint, https://<host>/api/soap/v<N>/."}),
+        "metavar": "URL", "help": "Endpoint, https://<host>/api/soap/v<N>/ (or /api/rest/v<N>/)."}),
     "username": ("ENGAGE_USERNAME", (str,), {"help": "API user name."}),
     "password": ("ENGAGE_PASSWORD", (str,), {
         "help": "API password; prefer the environment variable."}),
@@ -60,6 +60,10 @@ _OPTIONS: dict[str, tuple[str, tuple[type, ...], dict[str, Any]]] = {
     "rate_store": ("ENGAGE_RATE_STORE", (str,), {
         "metavar": "PATH|URL", "help": "Share the account's rate budget with other processes: "
                                        "a file (one host) or redis://host/0 (many hosts)."}),
+    "protocol": ("ENGAGE_PROTOCOL", (str,), {
+        "type": click.Choice(["soap", "rest"]),
+        "help": "soap or rest (default: what the endpoint's path says, /api/soap/ or "
+                "/api/rest/)."}),
 }
 KEYS = tuple(_OPTIONS)
 ENV_VARS: Mapping[str, str] = {name: spec[0] for name, spec in _OPTIONS.items()}
@@ -174,6 +178,7 @@ class Settings:
     wsdl: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    protocol: str | None = None
     ca_bundle: str | None = None
     rate_store: str | None = None
     sandbox: bool = False
@@ -192,7 +197,8 @@ class Settings:
 
         shown = {"password": "***" if self.password else None, "timeout": f"{self.timeout:g} s",
                  "wsdl": self.wsdl or "bundled", "ca_bundle": self.ca_bundle or "default",
-                 "rate_store": store_name(self.rate_store) if self.rate_store else "none"}
+                 "rate_store": store_name(self.rate_store) if self.rate_store else "none",
+                 "protocol": self.protocol or "from the endpoint"}
         return [f"{key} {shown.get(key, getattr(self, key))} ({self.sources.get(key, 'default')})"
                 for key in KEYS]
 

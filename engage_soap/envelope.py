@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +20,11 @@ from .errors import (
     AuthenticationError,
     EngageError,
     HTTPStatusError,
-    InvalidInputError,
     ProtocolError,
     fault_from_detail,
     throttled,
 )
-from .schema import ComplexPlan
+from .schema import ComplexPlan, Field, complete, write_fields
 
 __all__ = [
     "ECM_NS",
@@ -48,7 +47,6 @@ _ENV = f"{{{SOAP11_NS}}}Envelope"
 _BODY = f"{{{SOAP11_NS}}}Body"
 _FAULT = f"{{{SOAP11_NS}}}Fault"
 _NSMAP = {"soapenv": SOAP11_NS}
-_EXCERPT = 300
 
 # ---------------------------------------------------------------- hardened parsing
 
@@ -87,17 +85,20 @@ def parse_xml(data: bytes) -> etree._Element:
 
 # ---------------------------------------------------------------- logs
 
-_LOG_CONTENT = re.compile(r"(<(?:[\w.-]+:)?content\b[^>]*>)([^<]{33,})(</(?:[\w.-]+:)?content>)")
+_LOG_CONTENT = re.compile(r"(<(?:[\w.-]+:)?content\b[^>]*>)([^<]{33,})(</(?:[\w.-]+:)?content>)"
+                          r'|("content"\s*:\s*")([^"]{33,})(")')
 MAX_LOG_CHARS = 100_000
 
 
 def _shorten_content(match: re.Match[str]) -> str:
-    text = match.group(2)
-    return f"{match.group(1)}{text[:32]}...[{len(text)} chars]{match.group(3)}"
+    start, text, end = (match.group(1, 2, 3) if match.group(1) is not None
+                        else match.group(4, 5, 6))
+    return f"{start}{text[:32]}...[{len(text)} chars]{end}"
 
 
 def shorten_for_log(body: bytes | str) -> str:
-    """An envelope as text for the log, with long ``<content>`` (base64) cut to 32 characters.
+    """A request or reply (SOAP envelope or JSON) as text for the log, with long attachment
+    ``<content>`` or ``"content": "..."`` (base64) cut to 32 characters.
 
     ``JVBERi0x...`` becomes ``JVBERi0xLjQKJcfsj6IKNSAwIG9iago8...[27962016 chars]``; what is
     left is capped at MAX_LOG_CHARS characters.
@@ -127,51 +128,23 @@ class OperationPlan:
 # ---------------------------------------------------------------- writing
 
 
-def _render_fields(parent: etree._Element, plan: ComplexPlan, value: Mapping[str, Any],
-                   path: str) -> None:
-    if not isinstance(value, Mapping):
-        raise InvalidInputError(f"{path} must be a mapping, not {type(value).__name__}")
-    by_name = plan.by_name
-    if not by_name.keys() >= value.keys():
-        unknown = next(k for k in value if k not in by_name)
-        known = ", ".join(by_name) or "none"
-        raise InvalidInputError(f"{path} has no field {unknown!r} in the WSDL in use "
-                                f"(fields: {known})")
-    sub = etree.SubElement
-    for f in plan.fields:
-        v = value.get(f.name)
-        items: Iterable[Any]
-        if v is None:
-            if not f.min_occurs:
-                continue
-            if f.repeated or not f.nillable:
-                raise InvalidInputError(f"{path}/{f.name} is required")
-            items = (None,)  # a required nillable element: sent as xsi:nil
-        elif not f.repeated:
-            items = (v,)
-        elif type(v) is list or type(v) is tuple:
-            items = v
-        elif isinstance(v, (str, bytes, Mapping)) or not isinstance(v, Iterable):
-            raise InvalidInputError(f"{path}/{f.name} must be a list")
-        else:
-            items = list(v)
-        if f.repeated and (len(items) < f.min_occurs
-                           or (f.max_occurs is not None
-                               and len(items) > f.max_occurs)):
-            raise InvalidInputError(f"{path}/{f.name} must have between {f.min_occurs} "
-                                    f"and {f.max_occurs or 'any number of'} items")
-        where = f"{path}/{f.name}"
-        complex_plan = f.complex
-        for item in items:
-            child = sub(parent, f.tag)
-            if item is None:
-                if not f.nillable:
-                    raise InvalidInputError(f"{where} must not be None")
-                child.set(XSI_NIL, "true")
-            elif complex_plan is not None:
-                _render_fields(child, complex_plan, item, where)
-            else:
-                child.text = f.plan.render(item, where)  # type: ignore[union-attr]
+class _XmlWriter:
+    """Writes checked fields as unqualified child elements (see schema.write_fields)."""
+
+    def text(self, parent: etree._Element, f: Field, text: str) -> None:
+        etree.SubElement(parent, f.tag).text = text
+
+    def nil(self, parent: etree._Element, f: Field) -> None:
+        etree.SubElement(parent, f.tag).set(XSI_NIL, "true")
+
+    def complex(self, parent: etree._Element, f: Field) -> etree._Element:
+        return etree.SubElement(parent, f.tag)
+
+    def empty(self, parent: etree._Element, f: Field) -> None:
+        pass  # an empty list is no element at all
+
+
+_XML_WRITER = _XmlWriter()
 
 
 Check = Callable[[etree._Element, str], None]
@@ -187,7 +160,7 @@ def render_request(op: OperationPlan, args: Mapping[str, Any],
     env = etree.Element(_ENV, nsmap=_NSMAP)
     body = etree.SubElement(env, _BODY)
     wrapper = etree.SubElement(body, op.request_tag, nsmap={"ecm": ECM_NS})
-    _render_fields(wrapper, op.request, args, op.name)
+    write_fields(_XML_WRITER, wrapper, op.request, args, op.name)
     if validate is not None:
         validate(wrapper, op.name)
     data: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
@@ -232,32 +205,34 @@ def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str,
             raise ProtocolError(f"{path}/{name} occurs more than once", request_sent=True)
         else:
             out[name] = value
-    if len(out) != len(plan.fields):  # fill in what is absent, in the schema's order
-        out = {f.name: out.get(f.name, [] if f.repeated else None)
-               for f in plan.fields}
-    return out
+    return complete(plan, out)
 
 
-def _excerpt(body: bytes) -> str:
-    return body[:_EXCERPT].decode("utf-8", "replace")
+# HTTP statuses that mean the credentials (or the user's type) were refused, whatever the
+# body: AuthenticationError on every wire, before anything else is read.
+AUTH_STATUSES = (401, 403)
+SOAP_ENDPOINT_FORM = "https://<host>/api/soap/v<N>/"
+_EXCERPT = 300
 
 
-def http_status_error(status: int, body: bytes, fetching: str = "") -> EngageError:
-    """The error for an HTTP status that is not an answer: the one place 401 and 403
-    become AuthenticationError. ``fetching`` names a document that was fetched (a WSDL),
-    else the reply is to a call."""
-    excerpt = _excerpt(body)
+def http_status_error(status: int, body: bytes, fetching: str = "", *,
+                      endpoint_form: str = SOAP_ENDPOINT_FORM) -> HTTPStatusError:
+    """The error for an HTTP status that is not an answer, for every wire (SOAP, REST):
+    the one place 401 and 403 become AuthenticationError. ``fetching`` names a document
+    that was fetched (a WSDL), else the reply is to a call; ``endpoint_form`` is the
+    endpoint's shape for the hint given with a 404."""
+    excerpt = body[:_EXCERPT].decode("utf-8", "replace")
     what = f"{fetching} gave " if fetching else ""
-    if status in (401, 403):
+    if status in AUTH_STATUSES:
         return AuthenticationError(
             f"{what}HTTP {status}: the server refused the credentials (or the user is not an "
             "API user)", status_code=status, body_excerpt=excerpt, retryable=False)
     if fetching:
         return HTTPStatusError(f"{what}HTTP {status}", status_code=status,
                                body_excerpt=excerpt)
-    kind = "an empty reply" if not body.strip() else "a reply that is not a SOAP envelope"
-    hint = ("; check the endpoint: it has the form https://<host>/api/soap/v<N>/, with the "
-            "trailing /") if status == 404 else ""
+    kind = "an empty reply" if not body.strip() else "a reply that is not the API's"
+    hint = (f"; check the endpoint: it has the form {endpoint_form}, with the trailing /"
+            if status == 404 else "")
     return HTTPStatusError(f"HTTP {status} with {kind}{hint}", status_code=status,
                            body_excerpt=excerpt)
 
@@ -288,7 +263,7 @@ def read_reply(op: OperationPlan, status: int, body: bytes,
 
     ``validate(payload, operation)`` may check a successful reply's payload first.
     """
-    if status in (401, 403):
+    if status in AUTH_STATUSES:
         raise http_status_error(status, body)
     if not body.strip():
         if 200 <= status < 300:

@@ -2,8 +2,10 @@
 
 A plan is compiled once from a contract (today the WSDL's XSD, see ``zeep_binding``) and
 is protocol-neutral: fields with names, occurrence, nillability and simple types that
-convert between Python values and text. The SOAP wire (``envelope``) writes and reads
-XML with them; any other wire reads the same plans. Nothing here knows a protocol.
+convert between Python values and text. :func:`write_fields` is the one check of a
+request against a plan (every wire writes through it, each with its own
+:class:`Writer`: XML elements for SOAP, JSON values for REST) and :func:`complete` the
+one rule for what a reply leaves out. Nothing here knows a protocol.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from .errors import InvalidInputError, ProtocolError
 from .models import check_text
 
-__all__ = ["ComplexPlan", "Field", "SimplePlan", "simple_plan"]
+__all__ = ["ComplexPlan", "Field", "SimplePlan", "Writer", "complete", "simple_plan",
+           "write_fields"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,16 @@ class SimplePlan:
 
     ``type_name`` is the schema's name for it (``long``, ``string``, ``subscriptionMode``);
     ``choices`` the enumeration values a request may carry (None: any); replies are read
-    as open strings, since newer servers add values.
+    as open strings, since newer servers add values. ``kind`` says how a format with typed
+    values (JSON) writes it: ``integer``, ``boolean``, ``decimal``, ``base64Binary`` or
+    ``string``.
     """
 
     type_name: str
     to_text: Callable[[Any, str], str]
     from_text: Callable[[str, str], Any]
     choices: frozenset[str] | None = None
+    kind: str = "string"
 
     def render(self, value: Any, where: str) -> str:
         text = self.to_text(value, where)
@@ -109,6 +115,92 @@ class ComplexPlan:
                 return None
             plan = found.complex
         return found
+
+
+# ---------------------------------------------------------------- writing (the one check)
+
+N = TypeVar("N")
+
+
+class Writer(Protocol, Generic[N]):
+    """Where :func:`write_fields` puts what it checked: one wire format's node builder."""
+
+    def text(self, parent: N, f: Field, text: str) -> None:
+        """Add field ``f`` with a simple value, already rendered as text."""
+        ...
+
+    def nil(self, parent: N, f: Field) -> None:
+        """Add field ``f`` as an explicit null (a required nillable field left empty)."""
+        ...
+
+    def complex(self, parent: N, f: Field) -> N:
+        """Add field ``f`` as a complex value; return the node its fields go into."""
+        ...
+
+    def empty(self, parent: N, f: Field) -> None:
+        """Repeated field ``f`` was given as an empty list (XML writes nothing)."""
+        ...
+
+
+def write_fields(writer: Writer[N], parent: N, plan: ComplexPlan, value: Mapping[str, Any],
+                 path: str) -> None:
+    """Check ``value`` (plain data shaped like ``plan``) and write it into ``parent``.
+
+    Raises InvalidInputError naming the field path (``contactGet/identifier/type``) when
+    ``value`` does not fit: an unknown or missing field, a wrong type, a bad count.
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{path} must be a mapping, not {type(value).__name__}")
+    by_name = plan.by_name
+    if not by_name.keys() >= value.keys():
+        unknown = next(k for k in value if k not in by_name)
+        known = ", ".join(by_name) or "none"
+        raise InvalidInputError(f"{path} has no field {unknown!r} in the WSDL in use "
+                                f"(fields: {known})")
+    for f in plan.fields:
+        v = value.get(f.name)
+        items: Iterable[Any]
+        if v is None:
+            if not f.min_occurs:
+                continue
+            if f.repeated or not f.nillable:
+                raise InvalidInputError(f"{path}/{f.name} is required")
+            items = (None,)  # a required nillable element: sent as nil
+        elif not f.repeated:
+            items = (v,)
+        elif type(v) is list or type(v) is tuple:
+            items = v
+        elif isinstance(v, (str, bytes, Mapping)) or not isinstance(v, Iterable):
+            raise InvalidInputError(f"{path}/{f.name} must be a list")
+        else:
+            items = list(v)
+        if f.repeated and (len(items) < f.min_occurs
+                           or (f.max_occurs is not None
+                               and len(items) > f.max_occurs)):
+            raise InvalidInputError(f"{path}/{f.name} must have between {f.min_occurs} "
+                                    f"and {f.max_occurs or 'any number of'} items")
+        where = f"{path}/{f.name}"
+        complex_plan = f.complex
+        if not items:
+            writer.empty(parent, f)
+        for item in items:
+            if item is None:
+                if not f.nillable:
+                    raise InvalidInputError(f"{where} must not be None")
+                writer.nil(parent, f)
+            elif complex_plan is not None:
+                write_fields(writer, writer.complex(parent, f), complex_plan, item, where)
+            else:
+                writer.text(parent, f, f.plan.render(item, where))  # type: ignore[union-attr]
+
+
+def complete(plan: ComplexPlan, out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` (a reply's fields as read) with every field of ``plan`` it lacks filled in,
+    in the schema's order: None, or [] for a repeated field. Every wire's reader ends here,
+    so a field left out reads alike whatever format it came in."""
+    if len(out) == len(plan.fields):
+        return out
+    return {f.name: out.get(f.name, [] if f.repeated else None) for f in plan.fields}
 
 
 # Converters, chosen by the XSD builtin a simple type derives from.
@@ -198,13 +290,15 @@ def simple_plan(kind: str, type_name: str,
     """The plan for a simple type named ``type_name`` deriving from builtin ``kind``."""
     if kind in _INT_BOUNDS:
         bits = _INT_BOUNDS[kind]
-        return SimplePlan(type_name, _int_range(-(2**bits), 2**bits - 1), _int_from_text)
+        return SimplePlan(type_name, _int_range(-(2**bits), 2**bits - 1), _int_from_text,
+                          kind="integer")
     if kind == "integer":
-        return SimplePlan(type_name, _int_range(-(2**1000), 2**1000), _int_from_text)
+        return SimplePlan(type_name, _int_range(-(2**1000), 2**1000), _int_from_text,
+                          kind="integer")
     if kind == "boolean":
-        return SimplePlan(type_name, _bool_to_text, _bool_from_text)
+        return SimplePlan(type_name, _bool_to_text, _bool_from_text, kind="boolean")
     if kind == "decimal":
-        return SimplePlan(type_name, _decimal_to_text, _decimal_from_text)
+        return SimplePlan(type_name, _decimal_to_text, _decimal_from_text, kind="decimal")
     if kind == "base64Binary":
-        return SimplePlan(type_name, _b64_to_text, _b64_from_text)
+        return SimplePlan(type_name, _b64_to_text, _b64_from_text, kind="base64Binary")
     return SimplePlan(type_name, _str_to_text, _str_from_text, choices)

@@ -12,16 +12,17 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import shapes
 from .envelope import OperationPlan, read_reply, render_request, shorten_for_log
 from .errors import EngageError
 from .models import Exchange
 from .service import ServiceModel
-from .transport import Transport
+from .transport import HttpReply, Transport
 
 if TYPE_CHECKING:
     from .zeep_binding import LoadedWsdl
 
-__all__ = ["SoapWire", "Wire"]
+__all__ = ["SoapWire", "Wire", "exchange"]
 
 log = logging.getLogger("engage_soap")
 
@@ -36,6 +37,16 @@ class Wire(Protocol):
     @property
     def last_exchange(self) -> Exchange | None: ...
 
+    @property
+    def protocol(self) -> str:
+        """``"soap"`` or ``"rest"``."""
+        ...
+
+    @property
+    def sender_profile_path(self) -> tuple[str, ...] | None:
+        """Where messageSendSingle's arguments carry a TLS sender profile (None: nowhere)."""
+        ...
+
     def check(self, operation: str, arguments: Mapping[str, Any]) -> None:
         """Raise InvalidInputError if ``arguments`` do not fit ``operation``; send nothing."""
         ...
@@ -47,8 +58,32 @@ class Wire(Protocol):
     def close(self) -> None: ...
 
 
+def exchange(wire: Any, http: Transport, operation: str, method: str, url: str,
+             body: bytes | None, headers: Mapping[str, str],
+             send_headers: Mapping[str, str]) -> HttpReply:
+    """Send one request for any wire: ``wire._last`` records it (``headers``, never the
+    credentials that ``send_headers`` add) and DEBUG logs it, long attachments cut short."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    if debug:
+        log.debug("%s request to %s %s:\n%s", operation, method, url,
+                  shorten_for_log(body or b""))
+    try:
+        reply = http.request(method, url, body, send_headers)
+    except EngageError:
+        wire._last = Exchange(operation, url, headers, body or b"", None, {}, None, 0.0)
+        raise
+    wire._last = Exchange(operation, url, headers, body or b"", reply.status, reply.headers,
+                          reply.body, reply.elapsed)
+    if debug:
+        log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
+                  reply.elapsed * 1000, shorten_for_log(reply.body))
+    return reply
+
+
 class SoapWire:
     """Calls ecmapi operations with the SOAP bindings compiled from the WSDL in use."""
+
+    protocol = "soap"
 
     def __init__(self, endpoint: str, loaded: LoadedWsdl, http: Transport, authorization: str,
                  *, validate: bool = False) -> None:
@@ -80,6 +115,12 @@ class SoapWire:
     def last_exchange(self) -> Exchange | None:
         return self._last
 
+    @property
+    def sender_profile_path(self) -> tuple[str, ...] | None:
+        """Where the WSDL in use declares messageSendSingle's sender profile, if it does."""
+        send = self._model.get("messageSendSingle")
+        return shapes.sender_profile_path(send.request) if send else None
+
     def _plan(self, operation: str) -> OperationPlan:
         self._model.operation(operation)  # InvalidInputError for an unknown name
         return self._ops[operation]
@@ -90,21 +131,8 @@ class SoapWire:
     def call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         op = self._plan(operation)
         body = render_request(op, arguments, self._check_request)
-        headers = self._headers[operation]
-        debug = log.isEnabledFor(logging.DEBUG)
-        if debug:
-            log.debug("%s request to %s:\n%s", operation, self.endpoint, shorten_for_log(body))
-        try:
-            reply = self._http.request("POST", self.endpoint, body,
-                                       self._send_headers[operation])
-        except EngageError:
-            self._last = Exchange(operation, self.endpoint, headers, body, None, {}, None, 0.0)
-            raise
-        self._last = Exchange(operation, self.endpoint, headers, body, reply.status,
-                              reply.headers, reply.body, reply.elapsed)
-        if debug:
-            log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
-                      reply.elapsed * 1000, shorten_for_log(reply.body))
+        reply = exchange(self, self._http, operation, "POST", self.endpoint, body,
+                         self._headers[operation], self._send_headers[operation])
         return read_reply(op, reply.status, reply.body, self._check_reply)
 
     def close(self) -> None:

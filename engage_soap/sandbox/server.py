@@ -38,6 +38,7 @@ from lxml import etree
 from .. import defaults
 from ..envelope import hardened_parser
 from ..resources import bundled_wsdl, bundled_xsd
+from . import rest_front
 from .faults import FaultInjector, FaultRule, Throttle, throttle_fault
 from .operations import MODELED_OPERATIONS, dispatch
 from .state import CallRecord, SandboxState
@@ -132,6 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
     # The operation being answered (for the log), and whether replies are logged.
     _operation: str | None = None
     _log_reply = False
+    # Set while a REST call is answered: turns the SOAP reply into the REST one.
+    _translate: Callable[[int, bytes, str | None], tuple[int, bytes, str | None]] | None = None
 
     def setup(self) -> None:
         # Idle keep-alive connections end after idle_timeout seconds.
@@ -177,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str | None = None, *,
               headers: Mapping[str, str] | None = None, close: bool = False,
               truncate: bool = False) -> None:
+        if self._translate is not None:
+            status, body, content_type = self._translate(status, body, content_type)
         if self._log_reply and logger.isEnabledFor(logging.DEBUG):
             logger.debug("sandbox: reply to %s: HTTP %d%s\n%s", self._operation or "(none)",
                          status, " (truncated)" if truncate else "", shorten_for_log(body))
@@ -260,23 +265,57 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         self._delay()
+        if urlsplit(self.path).path.startswith(self._sandbox.rest_path):
+            self._rest(body)
+            return
         if urlsplit(self.path).path != self._sandbox.path:
             self._send(404, b"Not Found\n", _TEXT)
             return
+        user = self._user()
+        if user is not None:
+            self._soap(body, user)
+
+    def _user(self) -> str | None:
+        """The authenticated user, or None after answering 401."""
         user = self._authenticate()
         if user is None:
             reason = (b"Invalid credentials\n" if self.headers.get("Authorization")
                       else b"Authentication required\n")
             self._send(401, reason, _TEXT,
                        headers={"WWW-Authenticate": 'Basic realm="Engage API"'})
+        return user
+
+    def _rest(self, body: bytes) -> None:
+        """A REST call: decoded into its SOAP request, answered as one, the reply re-encoded
+        (see :mod:`.rest_front`)."""
+        parts = urlsplit(self.path)
+        user = self._user()
+        if user is None:
             return
-        self._soap(body, user)
+        try:
+            operation, envelope = rest_front.decode(
+                self.command, parts.path[len(self._sandbox.rest_path):], parts.query, body)
+        except rest_front.Refused as refused:
+            self._send(refused.status, refused.body, rest_front.JSON_TYPE)
+            return
+        except SoapFault as fault:
+            self._send(*rest_front.fault_reply(fault))
+            return
+        self._translate = lambda *reply: rest_front.encode(operation, *reply)
+        try:
+            self._soap(envelope, user)
+        finally:
+            self._translate = None
 
     def _other(self) -> None:
-        if self._read_body() is None:
+        body = self._read_body()
+        if body is None:
             return
         self._delay()
         parts = urlsplit(self.path)
+        if parts.path.startswith(self._sandbox.rest_path):
+            self._rest(body)
+            return
         endpoint = self._sandbox.path
         query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
         reading = self.command in ("GET", "HEAD")
@@ -565,6 +604,17 @@ class Sandbox:
     def url(self) -> str:
         """The SOAP endpoint, e.g. ``http://127.0.0.1:PORT/api/soap/v8/``."""
         return self.base_url + self.path
+
+    @property
+    def rest_path(self) -> str:
+        """The REST base path, ``/api/rest/v<major>/``."""
+        return f"/api/rest/v{self.api_version.split('.')[0]}/"
+
+    @property
+    def rest_url(self) -> str:
+        """The REST base, e.g. ``http://127.0.0.1:PORT/api/rest/v8/``: the same state,
+        faults and rate ceiling as :attr:`url` (see :mod:`.rest_front`)."""
+        return self.base_url + self.rest_path
 
     @property
     def wsdl_url(self) -> str:

@@ -116,8 +116,7 @@ def test_send_prepared_names_the_failed_step(sb: EngageSandbox, invoke: Invoke,
     assert result.exit_code == code, result.output
     assert result.stdout.splitlines() == steps
     # the message does not name the operation: the step comes from the error's .operation
-    assert result.stderr == ("error: HTTPStatusError: HTTP 503 with a reply that is not a "
-                             "SOAP envelope\n")
+    assert result.stderr == "error: HTTPStatusError: HTTP 503 with a reply that is not the API's\n"
 
 
 def test_send_prepared_input_refused_before_any_step(sb: EngageSandbox, invoke: Invoke) -> None:

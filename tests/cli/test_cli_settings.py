@@ -79,6 +79,7 @@ def test_precedence_key_by_key_with_sources(engage_sandbox: EngageSandbox, invok
         "retries": "0 (from environment ENGAGE_RETRIES)",
         "ca_bundle": "default (default)",
         "rate_store": f"{tmp_path / 'rate.json'} (from environment ENGAGE_RATE_STORE)",
+        "protocol": "from the endpoint (default)",
     }
     assert sb.password not in result.output
 
@@ -229,7 +230,7 @@ def test_explicit_missing_config_file_exit_7(invoke: Invoke, tmp_path: Path) -> 
      "only an [engage] table is allowed, found other"),
     ('[engage]\npasword = "typo"\n', "unknown key(s) in [engage]: pasword (known: endpoint, "
                                      "username, password, wsdl, timeout, retries, ca_bundle, "
-                                     "rate_store)"),
+                                     "rate_store, protocol)"),
     ("[engage.sub]\nx = 1\n", "unknown key(s) in [engage]: sub"),
     ("[engage]\nendpoint = 5\n", "endpoint must be a string"),
     ("[engage]\ntimeout = 'soon'\n", "timeout must be a number"),

@@ -16,7 +16,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), 
 
 
 def test_readme_has_the_five_examples() -> None:
-    assert len(BLOCKS) == 8  # the asyncio ones: tests/asyncio/test_async_readme.py
+    assert len(BLOCKS) == 9  # the asyncio ones: tests/asyncio/test_async_readme.py; REST:
+    # tests/rest/test_rest_protocol.py
 
 
 def test_quick_start_and_the_parts(engage_sandbox: EngageSandbox, tmp_path: Path,

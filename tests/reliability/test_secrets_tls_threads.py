@@ -242,7 +242,7 @@ def _real_errors() -> list[EngageError]:
                     c.contact_get(email="a@example.com")
                 except EngageError as e:
                     out.append(e)
-        with EngageClient(f"http://127.0.0.1:{port}/x/", USER, PASSWORD,
+        with EngageClient(f"http://127.0.0.1:{port}/api/soap/v8/", USER, PASSWORD,
                           retry=RetryPolicy.none()) as c:
             try:
                 c.api_version()
