@@ -42,11 +42,11 @@ __all__ = [
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 ECM_NS = "http://ecircle.com/developer/ecmapi"
-XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XSI_NIL = f"{{{_XSI_NS}}}nil"
 _ENV = f"{{{SOAP11_NS}}}Envelope"
 _BODY = f"{{{SOAP11_NS}}}Body"
 _FAULT = f"{{{SOAP11_NS}}}Fault"
-_NSMAP = {"soapenv": SOAP11_NS}
 
 # ---------------------------------------------------------------- hardened parsing
 
@@ -128,19 +128,60 @@ class OperationPlan:
 # ---------------------------------------------------------------- writing
 
 
+# (tag, prefix) -> (start tag, end tag, xsi:nil element), built once per tag of a schema
+_TAGS: dict[tuple[str, str], tuple[str, str, str]] = {}
+_HEAD = ('<?xml version="1.0" encoding="utf-8"?>'
+         f'<soapenv:Envelope xmlns:soapenv="{SOAP11_NS}"><soapenv:Body>')
+_TAIL = "</soapenv:Body></soapenv:Envelope>"
+
+
+def _tags(tag: str, prefix: str = "ns0") -> tuple[str, str, str]:
+    """The start tag, end tag and xsi:nil element for ``tag`` (``{ns}local`` or ``local``)."""
+    found = _TAGS.get((tag, prefix))
+    if found is None:
+        ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        name = f"{prefix}:{local}" if ns else local
+        uri = _text(ns).replace('"', "&quot;")
+        decl = f' xmlns:{prefix}="{uri}"' if ns else ""
+        found = (f"<{name}{decl}>", f"</{name}>",
+                 f'<{name}{decl} xmlns:xsi="{_XSI_NS}" xsi:nil="true"/>')
+        _TAGS[tag, prefix] = found
+    return found
+
+
+def _text(text: str) -> str:
+    """Element text escaped as lxml writes it (a carriage return as &#13;, so it survives
+    parsing); every value was checked XML-safe by its plan before."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
 class _XmlWriter:
-    """Writes checked fields as unqualified child elements (see schema.write_fields)."""
+    """Writes checked fields as XML text into a list of strings (see schema.write_fields):
+    a request is small and written once, so no element tree is built for it."""
 
-    def text(self, parent: etree._Element, f: Field, text: str) -> None:
-        etree.SubElement(parent, f.tag).text = text
+    def text(self, parent: list[str], f: Field, text: str) -> None:
+        start, end, _nil = _tags(f.tag)
+        parent += (start, _text(text), end)
 
-    def nil(self, parent: etree._Element, f: Field) -> None:
-        etree.SubElement(parent, f.tag).set(XSI_NIL, "true")
+    def nil(self, parent: list[str], f: Field) -> None:
+        parent.append(_tags(f.tag)[2])
 
-    def complex(self, parent: etree._Element, f: Field) -> etree._Element:
-        return etree.SubElement(parent, f.tag)
+    def complex(self, parent: list[str], f: Field) -> list[str]:
+        parent.append(_tags(f.tag)[0])
+        return parent
 
-    def empty(self, parent: etree._Element, f: Field) -> None:
+    def end(self, parent: list[str], f: Field) -> None:
+        parent.append(_tags(f.tag)[1])
+
+    def empty(self, parent: list[str], f: Field) -> None:
         pass  # an empty list is no element at all
 
 
@@ -155,15 +196,16 @@ def render_request(op: OperationPlan, args: Mapping[str, Any],
     """The request envelope for ``op`` with ``args`` (plain data shaped like the schema).
 
     Raises InvalidInputError naming the element path when ``args`` do not fit the schema;
-    ``validate(wrapper, operation)`` may check the rendered payload further.
+    ``validate(wrapper, operation)`` may check the rendered payload further (the text is
+    parsed back for it).
     """
-    env = etree.Element(_ENV, nsmap=_NSMAP)
-    body = etree.SubElement(env, _BODY)
-    wrapper = etree.SubElement(body, op.request_tag, nsmap={"ecm": ECM_NS})
-    write_fields(_XML_WRITER, wrapper, op.request, args, op.name)
+    start, end, _nil = _tags(op.request_tag, "ecm")
+    out = [_HEAD, start]
+    write_fields(_XML_WRITER, out, op.request, args, op.name)
+    out += (end, _TAIL)
+    data = "".join(out).encode("utf-8")
     if validate is not None:
-        validate(wrapper, op.name)
-    data: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+        validate(etree.fromstring(data, _parser())[0][0], op.name)
     return data
 
 

@@ -128,6 +128,9 @@ class _JsonWriter:
         _put(parent, f, child)
         return child
 
+    def end(self, parent: dict[str, Any], f: Field) -> None:
+        pass  # a dict needs no closing
+
 
 def _put(parent: dict[str, Any], f: Field, value: Any) -> None:
     if f.repeated:

@@ -137,6 +137,10 @@ class Writer(Protocol, Generic[N]):
         """Add field ``f`` as a complex value; return the node its fields go into."""
         ...
 
+    def end(self, parent: N, f: Field) -> None:
+        """The complex value of ``f`` begun by :meth:`complex` has all its fields."""
+        ...
+
     def empty(self, parent: N, f: Field) -> None:
         """Repeated field ``f`` was given as an empty list (XML writes nothing)."""
         ...
@@ -190,6 +194,7 @@ def write_fields(writer: Writer[N], parent: N, plan: ComplexPlan, value: Mapping
                 writer.nil(parent, f)
             elif complex_plan is not None:
                 write_fields(writer, writer.complex(parent, f), complex_plan, item, where)
+                writer.end(parent, f)
             else:
                 writer.text(parent, f, f.plan.render(item, where))  # type: ignore[union-attr]
 
