@@ -63,6 +63,8 @@ __all__ = [
     "Transport",
     "basic_auth_header",
     "display_url",
+    "failure_after_sending",
+    "reply_too_large",
 ]
 
 DEFAULT_TIMEOUT = defaults.TIMEOUT
@@ -544,8 +546,7 @@ class HttpTransport:
             total += len(chunk)
             if total > cap:
                 resp.close()
-                raise TransportError(f"the reply is larger than the {cap} byte cap",
-                                     retryable=False, request_sent=True)
+                raise reply_too_large(cap)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -621,6 +622,20 @@ def _reason(exc: BaseException) -> str:
     if isinstance(os_error, OSError) and os_error.strerror:
         return str(os_error.strerror)
     return str(exc) or type(exc).__name__
+
+
+def reply_too_large(cap: int) -> TransportError:
+    """The error for a reply over ``cap`` bytes (counted after decompression)."""
+    return TransportError(f"the reply is larger than the {cap} byte cap", retryable=False,
+                          request_sent=True)
+
+
+def failure_after_sending(exc: BaseException, url: str, timeout: float) -> EngageError:
+    """The error :class:`HttpTransport` raises for ``exc`` once the request was sent
+    (for in-memory transports that play a reset, a short reply or a timeout)."""
+    attempt = _Attempt(0.0)
+    attempt.sent = True
+    return _failure(exc, attempt, url, timeout)
 
 
 def _failure(exc: BaseException, attempt: _Attempt, url: str, timeout: float) -> EngageError:

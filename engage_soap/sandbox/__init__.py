@@ -11,10 +11,17 @@ membership*, groupGet*, messageSend* and systemGet* operations on one store, ans
 other operations of the WSDL with a "not modeled" fault, and can add latency and inject
 proxy errors, resets, truncated replies, faults and the vendor's rate ceiling. See
 :class:`Sandbox` for what it checks and how.
+
+Without a socket: ``sandbox.transport()`` calls the same application in-process::
+
+    sandbox = Sandbox()
+    client = EngageClient(sandbox.inprocess_url, DEFAULT_USERNAME, DEFAULT_PASSWORD,
+                          transport=sandbox.transport())
 """
 
 from __future__ import annotations
 
+from .app import Application, Reply, Request
 from .faults import (
     THROTTLE_MESSAGE,
     THROTTLE_TEXT,
@@ -23,6 +30,7 @@ from .faults import (
     FaultRule,
     Throttle,
 )
+from .inprocess import InProcessTransport
 from .operations import ECM_VERSION, MODELED_OPERATIONS
 from .server import DEFAULT_PASSWORD, DEFAULT_USERNAME, MAX_BODY_BYTES, Sandbox, run
 from .state import (
@@ -52,6 +60,7 @@ __all__ = [
     "SOAP_ENV_NS",
     "THROTTLE_MESSAGE",
     "THROTTLE_TEXT",
+    "Application",
     "AttachmentRecord",
     "CallRecord",
     "ContactRecord",
@@ -60,9 +69,12 @@ __all__ = [
     "FaultKind",
     "FaultRule",
     "GroupRecord",
+    "InProcessTransport",
     "MembershipRecord",
     "MessageRecord",
     "OutboxEntry",
+    "Reply",
+    "Request",
     "Sandbox",
     "SandboxState",
     "SandboxStateError",

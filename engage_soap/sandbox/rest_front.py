@@ -1,15 +1,15 @@
 """The sandbox's REST front: JSON requests in and out, over the SOAP operations unchanged.
 
-Pure functions, no socket and no state: :func:`decode` turns a REST request (method, path
-under the REST base, query string, JSON body) into the ecmapi operation and the SOAP
-request envelope the operation handlers already answer (built with the client's own
-plans and writer, :mod:`engage_soap.rest` and :mod:`engage_soap.envelope`), and
-:func:`encode` turns the SOAP reply (payload or fault) back into the REST reply: the
-value of the reply's one element as JSON, or the fault's bean as JSON with HTTP 400.
-So authentication, injected faults, the rate ceiling, schema validation, the handlers
-and the state are the SOAP endpoint's, and a contact created over SOAP is found over
-REST. Replies that are not SOAP envelopes (a proxy page, an empty 503) go out as they
-are.
+:class:`RestFront` is a front of the sandbox application (:mod:`.app`), beside the SOAP
+one: :func:`decode` turns a REST request (method, path under the REST base, query string,
+JSON body) into the ecmapi operation and the SOAP request envelope the operation handlers
+already answer (built with the client's own plans and writer, :mod:`engage_soap.rest` and
+:mod:`engage_soap.envelope`), and the front renders what the operation answers: the
+value of the reply's one element as JSON, or the fault's bean as JSON with HTTP 400
+(:func:`fault_reply`). So authentication, injected faults, the rate ceiling, schema
+validation, the handlers and the state are the SOAP endpoint's, and a contact created
+over SOAP is found over REST. Replies that are not an operation's (a proxy page, an empty
+503) go out as they are.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
-from ..envelope import OperationPlan, parse_xml, read_fields, render_request
+from ..envelope import OperationPlan, read_fields, render_request
 from ..errors import THROTTLE_TEXT, InvalidInputError, ProtocolError
 from ..rest import loads, read_object, to_json
 from ..rest_routes import ROUTES, Route, route_for
-from .wire import SOAP_ENV_NS, SoapFault
+from .app import Refusal, Reply, Request
+from .wire import SoapFault, parse_request
 
-__all__ = ["JSON_TYPE", "Refused", "decode", "encode", "fault_reply"]
+__all__ = ["JSON_TYPE", "Refused", "RestFront", "decode", "fault_reply"]
 
 JSON_TYPE = "application/json"
 
@@ -103,19 +104,30 @@ def _payload_json(route: Route, op: OperationPlan, payload: etree._Element) -> t
     return 200, json.dumps(value).encode()
 
 
-def encode(operation: str, status: int, body: bytes,
-           content_type: str | None) -> tuple[int, bytes, str | None]:
-    """The REST reply for the SOAP reply ``(status, body, content_type)`` to ``operation``."""
-    if not body.startswith(b"<?xml"):
-        return status, body, content_type  # a proxy page, an empty reply: as they are
-    root = parse_xml(body)
-    payload = root.find(f"{{{SOAP_ENV_NS}}}Body")[0]  # type: ignore[index]
-    if payload.tag == f"{{{SOAP_ENV_NS}}}Fault":
-        detail = payload.find("detail")
-        bean = detail[0] if detail is not None and len(detail) else None
-        fault = SoapFault(payload.findtext("faultstring") or "",
-                          etree.QName(bean).localname if bean is not None else None,
-                          [(c.tag, c.text) for c in bean] if bean is not None else ())
-        return fault_reply(fault)
-    new_status, data = _payload_json(ROUTES[operation], _plans()[operation], payload)
-    return new_status, data, JSON_TYPE if data else None
+class RestFront:
+    """The REST front of the sandbox application at ``path`` (``/api/rest/v8/``): every
+    request under it is a call; the payload and faults the operations answer go out as
+    :func:`encode` renders them."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def direct(self, request: Request) -> Reply | None:
+        return None
+
+    def decode(self, request: Request) -> tuple[str, etree._Element]:
+        try:
+            _, envelope = decode(request.method, request.path[len(self.path):],
+                                 request.query, request.body)
+        except Refused as refused:
+            raise Refusal(Reply(refused.status, refused.body,
+                                {"Content-Type": JSON_TYPE})) from None
+        return parse_request(envelope)
+
+    def encode(self, operation: str, payload: etree._Element) -> Reply:
+        status, data = _payload_json(ROUTES[operation], _plans()[operation], payload)
+        return Reply(status, data, {"Content-Type": JSON_TYPE} if data else {})
+
+    def encode_fault(self, fault: SoapFault) -> Reply:
+        status, body, content_type = fault_reply(fault)
+        return Reply(status, body, {"Content-Type": content_type})

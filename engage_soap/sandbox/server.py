@@ -1,10 +1,14 @@
-"""The sandbox HTTP server: an in-process fake of the ecmapi SOAP endpoint.
+"""The sandbox and its HTTP server: an in-process fake of the ecmapi SOAP endpoint.
 
-``Sandbox`` runs a threading HTTP/1.1 server (keep-alive) in a daemon thread. A POST to
-the endpoint path is authenticated (HTTP Basic), checked against injected faults and the
-rate ceiling, validated against the bundled XSD, and answered like the real service.
-``GET <endpoint>?wsdl`` serves the bundled WSDL pointing at the sandbox, and
-``GET <endpoint>ecmapi.xsd`` the schema it imports (neither needs credentials).
+``Sandbox`` holds the state, the settings and the application (:mod:`.app`, which decides
+every reply) and, once started, runs a threading HTTP/1.1 server (keep-alive) in a daemon
+thread that carries requests to the application and its replies, delays, resets and
+truncations back to the socket. ``Sandbox.transport()`` reaches the same application
+without a socket (:mod:`.inprocess`). A POST to the endpoint path is authenticated (HTTP
+Basic), checked against injected faults and the rate ceiling, validated against the
+bundled XSD, and answered like the real service. ``GET <endpoint>?wsdl`` serves the
+bundled WSDL pointing at the sandbox, and ``GET <endpoint>ecmapi.xsd`` the schema it
+imports (neither needs credentials).
 
 At DEBUG, the ``engage_soap.sandbox`` logger records every SOAP request and reply envelope
 with its operation and HTTP status (never a header, so never the credentials), with long
@@ -13,10 +17,7 @@ base64 attachment content cut to its first 32 characters and its length.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hmac
 import logging
 import math
 import os
@@ -30,27 +31,18 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .. import defaults
-from ..envelope import hardened_parser
-from ..resources import bundled_wsdl, bundled_xsd
-from . import rest_front
-from .faults import FaultInjector, FaultRule, Throttle, throttle_fault
-from .operations import MODELED_OPERATIONS, dispatch
-from .state import CallRecord, SandboxState
-from .wire import (
-    SoapFault,
-    fault_bean,
-    fault_envelope,
-    parse_request,
-    reply_envelope,
-    shorten_for_log,
-    validate_payload,
-)
+from .app import Application, Reply, Request
+from .faults import FaultInjector, Throttle
+from .rest_front import RestFront
+from .soap_front import SoapFront
+from .state import SandboxState
+
+if TYPE_CHECKING:
+    from .inprocess import InProcessTransport
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERNAME", "MAX_BODY_BYTES", "Sandbox", "run"]
 
@@ -60,20 +52,9 @@ DEFAULT_USERNAME = "sandbox-api"
 DEFAULT_PASSWORD = "sandbox-secret"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
-_XML = "text/xml; charset=utf-8"
-_TEXT = "text/plain; charset=utf-8"
-_HTML = "text/html"
-_PROXY_PAGES = {
-    502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-         b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-         b"</body>\r\n</html>\r\n",
-    503: b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
-         b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
-         b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-}
 _API_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
-_WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
-_XSD_NS = "http://www.w3.org/2001/XMLSchema"
+#: The host of the sandbox's address while no server runs (``.invalid`` never resolves).
+INPROCESS_BASE_URL = "https://sandbox.invalid"
 
 
 class _Server(ThreadingHTTPServer):
@@ -123,18 +104,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Answers one connection's requests (HTTP/1.1 keep-alive)."""
+    """Carries one connection's requests (HTTP/1.1 keep-alive) to the application."""
 
     protocol_version = "HTTP/1.1"
     server_version = "engage-soap-sandbox"
     sys_version = ""
     server: _Server
     _reset = False
-    # The operation being answered (for the log), and whether replies are logged.
-    _operation: str | None = None
-    _log_reply = False
-    # Set while a REST call is answered: turns the SOAP reply into the REST one.
-    _translate: Callable[[int, bytes, str | None], tuple[int, bytes, str | None]] | None = None
 
     def setup(self) -> None:
         # Idle keep-alive connections end after idle_timeout seconds.
@@ -171,63 +147,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_error(self, format: str, *args: Any) -> None:
         self.log_message(format, *args)
 
-    # -- plumbing -------------------------------------------------------------------------
+    # -- one request ----------------------------------------------------------------------
 
-    @property
-    def _sandbox(self) -> Sandbox:
-        return self.server.sandbox
+    def _serve(self) -> None:
+        sandbox = self.server.sandbox
+        body = self._read_body(sandbox.app)
+        if body is None:
+            return
+        parts = urlsplit(self.path)
+        reply = sandbox.app.handle(Request(self.command, parts.path, parts.query,
+                                           dict(self.headers.items()), body))
+        if reply.delay > 0:
+            sandbox.stopping.wait(reply.delay)  # cut short by stop()
+        self._write(reply)
 
-    def _send(self, status: int, body: bytes, content_type: str | None = None, *,
-              headers: Mapping[str, str] | None = None, close: bool = False,
-              truncate: bool = False) -> None:
-        if self._translate is not None:
-            status, body, content_type = self._translate(status, body, content_type)
-        if self._log_reply and logger.isEnabledFor(logging.DEBUG):
-            logger.debug("sandbox: reply to %s: HTTP %d%s\n%s", self._operation or "(none)",
-                         status, " (truncated)" if truncate else "", shorten_for_log(body))
-        try:
-            self.send_response(status)
-            if content_type:
-                self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if close:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and body:
-                self.wfile.write(body[: len(body) // 2] if truncate else body)
-        except OSError:
-            self.close_connection = True
-        if truncate:
-            self.close_connection = True
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
-    def _reset_connection(self) -> None:
-        """Drop the connection with RST, without a reply."""
-        if self._log_reply:
-            logger.debug("sandbox: reply to %s: connection reset (no reply)",
-                         self._operation or "(none)")
-        self.close_connection = True
-        self._reset = True
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-
-    def _read_body(self) -> bytes | None:
+    def _read_body(self, app: Application) -> bytes | None:
         """The request body, or None after answering (411/400/413) or on a short read."""
         if self.headers.get("Transfer-Encoding"):
-            self._send(411, b"Content-Length required\n", _TEXT, close=True)
+            self._write(Reply.text(411, "Content-Length required\n", close=True))
             return None
-        raw = self.headers.get("Content-Length", "0")
         try:
-            length = int(raw)
+            length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        if length < 0:
-            self._send(400, b"Bad Content-Length\n", _TEXT, close=True)
-            return None
-        if length > self._sandbox.max_body_bytes:
-            self._send(413, b"Request body too large\n", _TEXT, close=True)
+        refused = app.check_length(length)
+        if refused is not None:
+            self._write(refused)
             return None
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
@@ -235,203 +182,31 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return body
 
-    def _authenticate(self) -> str | None:
-        """The authenticated user name, or None."""
-        header = self.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None
+    def _write(self, reply: Reply) -> None:
+        """Send ``reply``, or carry out its socket action."""
+        if reply.reset:
+            # SO_LINGER 0: closing the connection (in finish()) sends RST, not FIN.
+            self.close_connection = True
+            self._reset = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            return
+        body = reply.body
         try:
-            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        user, sep, password = decoded.partition(":")
-        expected = self._sandbox.users.get(user) if sep else None
-        # Compare even for an unknown user, so timing does not tell users apart.
-        ok = hmac.compare_digest(password.encode("utf-8"),
-                                 (expected if expected is not None else "\0").encode("utf-8"))
-        return user if ok and expected is not None else None
-
-    def _delay(self) -> None:
-        """Wait the sandbox's ``latency`` (cut short by stop())."""
-        latency = self._sandbox.latency
-        if latency > 0:
-            self._sandbox.stopping.wait(latency)
-
-    # -- methods --------------------------------------------------------------------------
-
-    def do_POST(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        self._delay()
-        if urlsplit(self.path).path.startswith(self._sandbox.rest_path):
-            self._rest(body)
-            return
-        if urlsplit(self.path).path != self._sandbox.path:
-            self._send(404, b"Not Found\n", _TEXT)
-            return
-        user = self._user()
-        if user is not None:
-            self._soap(body, user)
-
-    def _user(self) -> str | None:
-        """The authenticated user, or None after answering 401."""
-        user = self._authenticate()
-        if user is None:
-            reason = (b"Invalid credentials\n" if self.headers.get("Authorization")
-                      else b"Authentication required\n")
-            self._send(401, reason, _TEXT,
-                       headers={"WWW-Authenticate": 'Basic realm="Engage API"'})
-        return user
-
-    def _rest(self, body: bytes) -> None:
-        """A REST call: decoded into its SOAP request, answered as one, the reply re-encoded
-        (see :mod:`.rest_front`)."""
-        parts = urlsplit(self.path)
-        user = self._user()
-        if user is None:
-            return
-        try:
-            operation, envelope = rest_front.decode(
-                self.command, parts.path[len(self._sandbox.rest_path):], parts.query, body)
-        except rest_front.Refused as refused:
-            self._send(refused.status, refused.body, rest_front.JSON_TYPE)
-            return
-        except SoapFault as fault:
-            self._send(*rest_front.fault_reply(fault))
-            return
-        self._translate = lambda *reply: rest_front.encode(operation, *reply)
-        try:
-            self._soap(envelope, user)
-        finally:
-            self._translate = None
-
-    def _other(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        self._delay()
-        parts = urlsplit(self.path)
-        if parts.path.startswith(self._sandbox.rest_path):
-            self._rest(body)
-            return
-        endpoint = self._sandbox.path
-        query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
-        reading = self.command in ("GET", "HEAD")
-        if parts.path == endpoint and reading and "wsdl" in query:
-            self._send(200, self._sandbox.wsdl_text(), _XML)
-        elif parts.path == endpoint + "ecmapi.xsd" and reading:
-            self._send(200, bundled_xsd().read_bytes(), _XML)
-        elif parts.path == endpoint:
-            self._send(405, b"Method Not Allowed\n", _TEXT, headers={"Allow": "POST"})
-        else:
-            self._send(404, b"Not Found\n", _TEXT)
-
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other
-
-    # -- SOAP -----------------------------------------------------------------------------
-
-    def _soap(self, body: bytes, user: str) -> None:
-        # Decide the reply, record the call, then send: a test that reads state.calls right
-        # after its client returns then always sees the call.
-        sandbox = self._sandbox
-        self._operation = None
-        rule: FaultRule | None = None
-        try:
-            operation, rule, status, send = self._plan(body, user)
-        except Exception:
-            operation = self._operation
-            logger.exception("sandbox: unexpected error while answering %s",
-                             operation or "a request")
-            status, fault = 500, SoapFault.unexpected().for_operation(operation)
-            send = lambda: self._send_fault(fault)  # noqa: E731
-        sandbox.state.record_call(CallRecord(operation, status, user,
-                                             rule.kind if rule is not None else None))
-        self._log_reply = True
-        try:
-            send()
-        finally:
-            self._log_reply = False
-
-    def _plan(self, body: bytes, user: str) -> tuple[str | None, FaultRule | None, int,
-                                                      Callable[[], None]]:
-        """(operation, fault rule, HTTP status (0: reset), the action that replies)."""
-        sandbox = self._sandbox
-        operation: str | None = None
-        request: etree._Element | None = None
-        parse_fault: SoapFault | None = None
-        try:
-            operation, request = parse_request(body)
-        except SoapFault as fault:
-            parse_fault = fault
-        self._operation = operation
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("sandbox: request %s:\n%s", operation or "(not an operation)",
-                         shorten_for_log(body))
-        rule = sandbox.faults.take(operation)
-        if rule is not None and rule.latency:
-            sandbox.stopping.wait(rule.latency)
-        kind = rule.kind if rule is not None else None
-        if kind in ("http_502", "http_503"):
-            status = 502 if kind == "http_502" else 503
-            return operation, rule, status, lambda: self._send(status, _PROXY_PAGES[status],
-                                                               _HTML)
-        if kind == "empty_503":
-            return operation, rule, 503, lambda: self._send(503, b"")
-        if kind == "reset":
-            return operation, rule, 0, self._reset_connection
-        if kind == "fault":
-            injected = rule.fault if rule and rule.fault else SoapFault.unexpected(
-                "Injected fault.")
-            return operation, rule, 500, lambda: self._send_fault(injected)
-        if kind == "throttle" or (parse_fault is None and not sandbox.limiter.allow(user)):
-            return operation, rule, 500, lambda: self._send_fault(throttle_fault())
-        if parse_fault is not None:
-            bad = parse_fault
-            return operation, rule, 500, lambda: self._send_fault(bad)
-        assert operation is not None and request is not None
-        status, reply = self._answer(operation, request)
-        if kind == "reset_after":
-            return operation, rule, 0, self._reset_connection
-        truncate = kind == "truncated"
-        return operation, rule, status, lambda: self._send(status, reply, _XML,
-                                                           truncate=truncate)
-
-    def _answer(self, operation: str, request: etree._Element) -> tuple[int, bytes]:
-        """Validate and run one operation: (HTTP status, reply envelope).
-
-        A fault of a kind ``operation`` does not declare in the WSDL goes out without detail.
-        """
-        sandbox = self._sandbox
-        if operation not in MODELED_OPERATIONS:
-            return 500, _fault_bytes(SoapFault.not_modeled(operation).for_operation(operation))
-        fault = validate_payload(request)
-        if fault is not None:
-            return 500, _fault_bytes(fault.for_operation(operation))
-        try:
-            payload = dispatch(operation, request, sandbox.state, sandbox.api_version)
-        except SoapFault as exc:
-            return 500, _fault_bytes(exc.for_operation(operation))
-        except Exception:
-            logger.exception("sandbox: %s failed unexpectedly", operation)
-            return 500, _fault_bytes(SoapFault.unexpected().for_operation(operation))
-        problem = validate_payload(payload)
-        if problem is not None:
-            logger.error("sandbox: %s reply does not match the schema: %s", operation, problem)
-            return 500, _fault_bytes(SoapFault.unexpected().for_operation(operation))
-        return 200, reply_envelope(payload)
-
-    def _send_fault(self, fault: SoapFault) -> None:
-        self._send(500, _fault_bytes(fault), _XML)
-
-
-def _fault_bytes(fault: SoapFault) -> bytes:
-    bean = fault_bean(fault)
-    if bean is not None and validate_payload(bean) is not None:
-        logger.error("sandbox: fault detail %s does not match the schema", fault.detail_name)
-        fault = SoapFault.unexpected()
-    return fault_envelope(fault)
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            if reply.close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body if reply.truncate_at is None else body[:reply.truncate_at])
+        except OSError:
+            self.close_connection = True
+        if reply.truncate_at is not None:
+            self.close_connection = True
 
 
 class Sandbox:
@@ -526,7 +301,8 @@ class Sandbox:
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._wsdl: bytes | None = None
+        self._soap = SoapFront(self.path, self._endpoint)
+        self.app = Application(self, [self._soap, RestFront(self.rest_path)])
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -540,7 +316,6 @@ class Sandbox:
         self.state.check_writable()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self.stopping.clear()
-        self._wsdl = None
         server = _Server((self.host, self.requested_port), self, family)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   name=f"engage-soap-sandbox:{server.server_port}", daemon=True)
@@ -652,15 +427,33 @@ class Sandbox:
 
     def wsdl_text(self) -> bytes:
         """The bundled WSDL with its address and schema import pointing at this sandbox."""
-        if self._wsdl is None:
-            tree = etree.parse(str(bundled_wsdl()), hardened_parser())
-            for address in tree.iter(f"{{{_WSDL_SOAP_NS}}}address"):
-                address.set("location", self.url)
-            for imported in tree.iter(f"{{{_XSD_NS}}}import"):
-                if imported.get("schemaLocation"):
-                    imported.set("schemaLocation", self.xsd_url)
-            self._wsdl = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
-        return self._wsdl
+        return self._soap.wsdl()
+
+    # -- without sockets ------------------------------------------------------------------
+
+    def _endpoint(self) -> str:
+        return self.url if self.running else self.inprocess_url
+
+    @property
+    def inprocess_url(self) -> str:
+        """The endpoint for clients of :meth:`transport` while no server runs
+        (``https://sandbox.invalid/api/soap/v8/``: a name that never resolves)."""
+        return INPROCESS_BASE_URL + self.path
+
+    def transport(self, *, timeout: float | None = None,
+                  max_reply_bytes: int | None = None) -> InProcessTransport:
+        """A transport that calls this sandbox's application directly, without a socket.
+
+        ``EngageClient(sandbox.inprocess_url, user, password, transport=sandbox.transport())``
+        (or ``sandbox.url`` once started: the transport routes by path and ignores the
+        host). ``timeout`` (default the client's, 30 s) and ``max_reply_bytes`` play the
+        roles they have for the built-in transport: a delay longer than ``timeout`` raises
+        RequestTimeoutError after ``timeout`` seconds, as over a socket. Works whether or
+        not the server runs; both see the same state.
+        """
+        from .inprocess import InProcessTransport
+
+        return InProcessTransport(self.app, timeout=timeout, max_reply_bytes=max_reply_bytes)
 
 
 def run(host: str = "127.0.0.1", port: int = 8080, *,

@@ -269,7 +269,7 @@ def test_big_attachments_are_shortened_in_the_log(soap, caplog):
 
 def test_nothing_is_formatted_when_debug_is_off(soap, caplog, monkeypatch):
     calls: list[object] = []
-    monkeypatch.setattr("engage_soap.sandbox.server.shorten_for_log",
+    monkeypatch.setattr("engage_soap.sandbox.app.shorten_for_log",
                         lambda body: calls.append(body) or "")
     caplog.set_level(logging.INFO, logger="engage_soap.sandbox")
     soap.call(VERSION)
