@@ -1,6 +1,6 @@
 """pytest plugin (entry point ``engage_soap``): ``engage_sandbox`` and ``engage_replay``.
 
-A test gets a fresh sandbox server on 127.0.0.1 and an EngageClient pointed at it::
+A test gets a fresh sandbox and an EngageClient of it::
 
     def test_order_mail(engage_sandbox):
         engage_sandbox.client.send_prepared_message(23541, email="j.mcexample@example.com",
@@ -12,6 +12,12 @@ client neither paces calls (``rate_limit=None``) nor waits long between retries 
 default retry rules, with back-off in milliseconds). Change the sandbox with a marker,
 e.g. ``@pytest.mark.engage_sandbox(rate_limit=10, api_version="9")`` (keyword arguments of
 ``Sandbox``), and build other clients with ``engage_sandbox.make_client(**kwargs)``.
+
+No socket unless the test needs one: the clients call the sandbox in-process
+(``sandbox.transport()``: same replies, same errors for resets, cut replies and timeouts),
+and the HTTP server on 127.0.0.1 starts the first time the test asks for ``url`` or
+``env()`` (to point another program at it). ``@pytest.mark.engage_sandbox(sockets=True)``
+gives clients over real HTTP instead, as does ``make_client(verify=..., cert=...)``.
 
 ``engage_replay(folder)`` returns a client bound to a loopback server that serves the
 cassette in ``folder`` (relative to the test file); a request that matches no recorded
@@ -76,7 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): keyword arguments for the engage_sandbox fixture's Sandbox "
-        "(rate_limit, users, api_version, state_file, latency, attributes, ...)")
+        "(rate_limit, users, api_version, state_file, latency, attributes, ...), and "
+        "sockets=True for clients over HTTP instead of in-process")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,10 +116,15 @@ def _fail_on_replay_problems(item: pytest.Item, *, failed: bool) -> None:
 
 
 class EngageSandbox:
-    """A running sandbox and a client for it; what the ``engage_sandbox`` fixture returns."""
+    """A sandbox and a client of it; what the ``engage_sandbox`` fixture returns.
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    Clients call the sandbox in-process unless ``sockets`` is true; the HTTP server starts
+    when ``url`` or ``env()`` is first asked for.
+    """
+
+    def __init__(self, sandbox: Sandbox, *, sockets: bool = False) -> None:
         self.sandbox = sandbox
+        self.sockets = sockets
         self.username, self.password = next(iter(sandbox.users.items()))
         self._clients: list[EngageClient] = []
         self._async_clients: list[AsyncEngageClient] = []
@@ -120,7 +132,9 @@ class EngageSandbox:
 
     @property
     def url(self) -> str:
-        """The sandbox's SOAP endpoint."""
+        """The sandbox's SOAP endpoint over HTTP (starts the server if need be)."""
+        if not self.sandbox.running:
+            self.sandbox.start()
         return self.sandbox.url
 
     @property
@@ -144,10 +158,22 @@ class EngageSandbox:
                 "ENGAGE_PASSWORD": self.password}
 
     def make_client(self, **kwargs: Any) -> EngageClient:
-        """Another client of this sandbox (closed at teardown); kwargs go to EngageClient."""
+        """Another client of this sandbox (closed at teardown); kwargs go to EngageClient.
+
+        In-process unless the fixture has ``sockets`` or kwargs configure TLS (``verify``,
+        ``cert``) or pass a ``transport``; ``timeout`` and ``max_reply_bytes`` then go to
+        the in-process transport.
+        """
         from .client import EngageClient
 
-        client = EngageClient(self.url, **self._options(kwargs))
+        options = self._options(kwargs)
+        if self.sockets or {"verify", "cert", "transport"} & kwargs.keys():
+            client = EngageClient(self.url, **options)
+        else:
+            transport = self.sandbox.transport(
+                timeout=options.pop("timeout", None),
+                max_reply_bytes=options.pop("max_reply_bytes", None))
+            client = EngageClient(self.sandbox.inprocess_url, transport=transport, **options)
         self._clients.append(client)
         return client
 
@@ -157,7 +183,8 @@ class EngageSandbox:
                 **kwargs}
 
     def make_async_client(self, **kwargs: Any) -> AsyncEngageClient:
-        """An AsyncEngageClient of this sandbox (closed at teardown); kwargs as above."""
+        """An AsyncEngageClient of this sandbox over HTTP (closed at teardown); kwargs go to
+        AsyncEngageClient."""
         from .async_client import AsyncEngageClient
 
         client = AsyncEngageClient(self.url, **self._options(kwargs))
@@ -177,12 +204,13 @@ class EngageSandbox:
             self.sandbox.stop()
 
     def __repr__(self) -> str:
-        return f"EngageSandbox(url={self.url!r}, outbox={len(self.outbox)} sent)"
+        where = self.sandbox.url if self.sandbox.running else "in-process"
+        return f"EngageSandbox({where}, outbox={len(self.outbox)} sent)"
 
 
 @pytest.fixture
 def engage_sandbox(request: pytest.FixtureRequest) -> Iterator[EngageSandbox]:
-    """A fresh sandbox (seed data, no rate ceiling) and a client for it, per test."""
+    """A fresh sandbox (seed data, no rate ceiling) and a client of it, per test."""
     from .sandbox import Sandbox
 
     marker = request.node.get_closest_marker(_MARKER)
@@ -191,9 +219,12 @@ def engage_sandbox(request: pytest.FixtureRequest) -> Iterator[EngageSandbox]:
         if marker.args:
             raise pytest.UsageError(f"@pytest.mark.{_MARKER} takes keyword arguments only")
         options.update(marker.kwargs)
-    sandbox = Sandbox("127.0.0.1", 0, **options).start()
+    sockets = bool(options.pop("sockets", False))
+    sandbox = Sandbox("127.0.0.1", 0, **options)
+    if sockets:
+        sandbox.start()
     try:
-        fixture = EngageSandbox(sandbox)
+        fixture = EngageSandbox(sandbox, sockets=sockets)
     except BaseException:
         sandbox.stop()
         raise

@@ -35,16 +35,27 @@ def test_state_is_fresh_in_every_test(engage_sandbox: EngageSandbox, round_: int
 
 def test_fixture_shape(engage_sandbox: EngageSandbox) -> None:
     assert isinstance(engage_sandbox.client, EngageClient)
-    assert engage_sandbox.sandbox.running
+    # The client calls the sandbox in-process: no server until the test asks for a URL.
+    assert not engage_sandbox.sandbox.running
+    assert engage_sandbox.client.endpoint == engage_sandbox.sandbox.inprocess_url
+    assert engage_sandbox.client.api_version() == "8"
     assert engage_sandbox.url == engage_sandbox.sandbox.url
+    assert engage_sandbox.sandbox.running
     assert engage_sandbox.url.startswith("http://127.0.0.1:")
-    assert engage_sandbox.client.endpoint == engage_sandbox.url
     assert engage_sandbox.state is engage_sandbox.sandbox.state
     assert engage_sandbox.sandbox.rate_limit is None  # the throttle is off by default
     assert engage_sandbox.env() == {"ENGAGE_ENDPOINT": engage_sandbox.url,
                                     "ENGAGE_USERNAME": "sandbox-api",
                                     "ENGAGE_PASSWORD": "sandbox-secret"}
     assert "outbox=0 sent" in repr(engage_sandbox)
+
+
+@pytest.mark.engage_sandbox(sockets=True)
+def test_sockets_marker_gives_clients_over_http(engage_sandbox: EngageSandbox) -> None:
+    assert engage_sandbox.sandbox.running
+    assert engage_sandbox.client.endpoint == engage_sandbox.url
+    assert engage_sandbox.client.api_version() == "8"
+    assert engage_sandbox.state.calls[-1].operation == "systemGetApiVersion"
 
 
 def test_many_calls_are_not_throttled(engage_sandbox: EngageSandbox) -> None:
