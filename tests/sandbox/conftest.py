@@ -1,4 +1,9 @@
-"""Fixtures for the sandbox tests: a running sandbox and a SOAP helper over plain requests.
+"""Fixtures for the sandbox tests: a sandbox and a SOAP helper that posts raw envelopes.
+
+``soap`` posts through the sandbox's in-process transport (no socket); ``http_soap`` posts
+with plain requests to the HTTP server, for what only a socket shows (resets, keep-alive,
+framing). The ``sandbox`` fixture starts its HTTP server only when a test asks for its
+port or URL.
 
 Every reply that ``soap.call`` receives is checked for the real wire shape (``S:``
 envelope, ``ns2:`` payload, text/xml) and validated against the bundled XSD, with a
@@ -8,8 +13,10 @@ the operation declares in the bundled WSDL (read here independently too).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from xml.sax.saxutils import escape
 
 import pytest
@@ -20,6 +27,7 @@ from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.envelope import SOAP11_NS as SOAP_ENV
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
+from engage_soap.transport import basic_auth_header
 
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -89,7 +97,36 @@ class Reply:
         return dict(self.detail)
 
 
-def check_reply(response: requests.Response) -> Reply:
+class Response(Protocol):
+    """What the checks read of a reply: requests' Response, or :class:`LocalResponse`."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass
+class LocalResponse:
+    """A reply of the in-process transport, shaped like requests' Response."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def check_reply(response: Response) -> Reply:
     """Check the wire shape of a SOAP reply and validate its payload against the XSD."""
     assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
     assert int(response.headers["Content-Length"]) == len(response.content)
@@ -125,19 +162,32 @@ def check_reply(response: requests.Response) -> Reply:
 
 
 class Soap:
-    """Posts hand-written envelopes to a sandbox with plain requests."""
+    """Posts hand-written envelopes to a sandbox: in-process, or with plain requests when
+    it has a ``session`` (as the default user)."""
 
-    def __init__(self, sandbox: Sandbox, session: requests.Session) -> None:
+    def __init__(self, sandbox: Sandbox, session: requests.Session | None = None) -> None:
         self.sandbox = sandbox
         self.session = session
+        self._local = sandbox.transport(timeout=30)
+        self._auth = basic_auth_header(DEFAULT_USERNAME, DEFAULT_PASSWORD)
 
-    def post(self, data: bytes, *, url: str | None = None, **kwargs: object) -> requests.Response:
+    def post(self, data: bytes, *, url: str | None = None, **kwargs: object) -> Response:
         """POST raw bytes; the response is read fully and closed."""
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
-        with self.session.post(url or self.sandbox.url, data=data, headers=headers,
-                               timeout=30, **kwargs) as response:  # type: ignore[arg-type]
-            _ = response.content
-            return response
+        if self.session is None and not kwargs:
+            reply = self._local.request("POST", url or self.sandbox.inprocess_url, data,
+                                        {**headers, "Authorization": self._auth})
+            return LocalResponse(reply.status, reply.headers, reply.body)
+        with contextlib.ExitStack() as stack:
+            session = self.session
+            if session is None:
+                session = stack.enter_context(requests.Session())
+                session.auth = (DEFAULT_USERNAME, DEFAULT_PASSWORD)
+            with session.post(url or self.sandbox.url, data=data, headers=headers,
+                              timeout=30, **kwargs) as response:  # type: ignore[arg-type]
+                _ = response.content
+                return response
+        raise AssertionError("unreachable")
 
     def call(self, body: str) -> Reply:
         """POST ``body`` in an envelope and return the checked reply.
@@ -170,11 +220,24 @@ class Soap:
     schema = XSD
 
 
+class LazySandbox(Sandbox):
+    """A sandbox whose HTTP server starts the first time a test asks for its port."""
+
+    @property
+    def port(self) -> int:
+        if not self.running:
+            self.start()
+        return super().port
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A running sandbox without the rate ceiling (tests call it quickly)."""
-    with Sandbox(rate_limit=None) as running:
-        yield running
+    """A sandbox without the rate ceiling (tests call it quickly); HTTP on demand."""
+    sandbox = LazySandbox(rate_limit=None)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
 
 
 @pytest.fixture
@@ -185,11 +248,18 @@ def session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def soap(sandbox: Sandbox, session: requests.Session) -> Soap:
+def soap(sandbox: Sandbox) -> Soap:
+    """Raw envelopes through the in-process transport."""
+    return Soap(sandbox)
+
+
+@pytest.fixture
+def http_soap(sandbox: Sandbox, session: requests.Session) -> Soap:
+    """Raw envelopes over HTTP to the running sandbox."""
     return Soap(sandbox, session)
 
 
 @pytest.fixture
-def make_soap(session: requests.Session) -> Callable[[Sandbox], Soap]:
-    """Build a Soap helper for a sandbox a test starts itself."""
-    return lambda other: Soap(other, session)
+def make_soap() -> Callable[[Sandbox], Soap]:
+    """Build an in-process Soap helper for a sandbox a test makes itself."""
+    return Soap

@@ -243,7 +243,8 @@ def test_request_and_reply_envelopes_are_logged_at_debug(soap, caplog):
         assert secret not in caplog.text
 
 
-def test_injected_replies_are_logged(soap, caplog):
+def test_injected_replies_are_logged(http_soap, caplog):
+    soap = http_soap
     caplog.set_level(logging.DEBUG, logger="engage_soap.sandbox")
     soap.sandbox.faults.inject("systemGetApiVersion", "http_502", times=1)
     soap.post(soap.envelope(VERSION))

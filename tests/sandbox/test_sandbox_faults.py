@@ -66,7 +66,8 @@ def test_empty_503(soap):
     assert response.headers["Content-Length"] == "0"
 
 
-def test_connection_reset_before_handling(soap):
+def test_connection_reset_before_handling(http_soap):
+    soap = http_soap
     soap.sandbox.faults.inject("messageSendSingle", "reset", times=1)
     with pytest.raises(requests.ConnectionError):
         soap.post(soap.envelope(soap.send_single(23541, 33457)))
@@ -75,14 +76,16 @@ def test_connection_reset_before_handling(soap):
     assert len(soap.sandbox.state.outbox) == 1
 
 
-def test_connection_reset_after_handling(soap):
+def test_connection_reset_after_handling(http_soap):
+    soap = http_soap
     soap.sandbox.faults.inject("messageSendSingle", "reset_after", times=1)
     with pytest.raises(requests.ConnectionError):
         soap.post(soap.envelope(soap.send_single(23541, 33457)))
     assert len(soap.sandbox.state.outbox) == 1  # handled, reply lost
 
 
-def test_truncated_reply(soap):
+def test_truncated_reply(http_soap):
+    soap = http_soap
     soap.sandbox.faults.inject("contactGet", "truncated", times=1)
     try:
         response = soap.post(soap.envelope(soap.contact_get("ID", "33457")))
