@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import struct
 import time
 import tracemalloc
 import zlib
@@ -107,21 +110,32 @@ def test_reply_larger_than_cap(make_client) -> None:
     assert 1 << 20 <= DEFAULT_MAX_REPLY_BYTES <= 64 << 20
 
 
+@functools.cache
 def _gzip_bomb(inflated: int) -> bytes:
-    """A gzip stream of ``inflated`` zero bytes, built without holding them in memory."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    """A gzip stream of ``inflated`` zero bytes (a multiple of 1 MiB), built on first use.
+
+    After a full flush deflate starts afresh, so every 1 MiB of zeros compresses to the
+    same bytes: one block is compressed and repeated, and only the CRC walks the zeros.
+    """
     block = bytes(1 << 20)
-    out = [comp.compress(block) for _ in range(inflated >> 20)]
-    out.append(comp.flush())
-    return b"".join(out)
+    piece = zlib.compressobj(9, zlib.DEFLATED, -15)
+    repeated = piece.compress(block) + piece.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(inflated >> 20):
+        crc = zlib.crc32(block, crc)
+    end = zlib.compressobj(9, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + repeated * (inflated >> 20) + end
+            + struct.pack("<II", crc, inflated & 0xFFFFFFFF))
 
 
-BOMB = _gzip_bomb(1 << 30)  # ~1 MiB on the wire, 1 GiB inflated
+def test_the_gzip_bomb_is_a_valid_gzip_stream() -> None:
+    assert gzip.decompress(_gzip_bomb(4 << 20)) == bytes(4 << 20)
 
 
 def test_gzip_bomb_counted_after_decompression_in_bounded_memory(make_client) -> None:
-    assert len(BOMB) < 2 << 20
-    reply = Reply(200, BOMB, headers={"Content-Encoding": "gzip"})
+    bomb = _gzip_bomb(1 << 30)  # ~1 MiB on the wire, 1 GiB inflated
+    assert len(bomb) < 2 << 20
+    reply = Reply(200, bomb, headers={"Content-Encoding": "gzip"})
     with FakeServer(lambda r: reply) as srv:
         c = make_client(srv.url, retry=NONE)
         tracemalloc.start()
