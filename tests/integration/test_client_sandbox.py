@@ -1,8 +1,13 @@
-"""Every facade call round-trips through the sandbox; each injected fault has its exception."""
+"""Every facade call round-trips through the sandbox; each injected fault has its exception.
+
+The clients call the sandbox in-process (``sandbox.transport()``): no socket; that its
+errors are the urllib3 transport's own is proved in tests/sandbox/test_sandbox_inprocess.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,9 +33,15 @@ from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox, Soa
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(rate_limit=None) as sb:
-        yield sb
+def sandbox() -> Sandbox:
+    return Sandbox(rate_limit=None)
+
+
+def connect(sb: Sandbox, password: str = DEFAULT_PASSWORD, *, timeout: float = 30.0,
+            **kwargs: Any) -> EngageClient:
+    """A client of ``sb`` through its in-process transport."""
+    return EngageClient(sb.inprocess_url, DEFAULT_USERNAME, password,
+                        transport=sb.transport(timeout=timeout), **kwargs)
 
 
 @pytest.fixture
@@ -45,7 +56,7 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def client(sb: Sandbox) -> Iterator[EngageClient]:
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=RetryPolicy.none(), timeout=5) as c:
         yield c
 
@@ -146,7 +157,7 @@ def test_zeep_escape_hatch(client: EngageClient) -> None:
 
 
 def test_wrong_password_is_authentication_error(sb: Sandbox) -> None:
-    with EngageClient(sb.url, DEFAULT_USERNAME, "wrong", rate_limit=None,
+    with connect(sb, "wrong", rate_limit=None,
                       retry=RetryPolicy.none()) as c, pytest.raises(AuthenticationError) as info:
         c.contact_get(email="j.mcexample@example.com")
     assert info.value.status_code == 401
@@ -154,7 +165,7 @@ def test_wrong_password_is_authentication_error(sb: Sandbox) -> None:
 
 
 def test_wsdl_from_the_sandbox_url(sb: Sandbox, tmp_path: object) -> None:
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, wsdl=sb.wsdl_url,
+    with connect(sb, wsdl=sb.inprocess_url + "?wsdl",
                       wsdl_cache_dir=str(tmp_path), rate_limit=None) as c:
         assert c.contact_get(contact_id=33457).email == "j.mcexample@example.com"
 
@@ -186,7 +197,7 @@ def test_reset_before_handling_is_transport_error(client: EngageClient, sb: Sand
 
 def test_reset_after_handling_is_not_retried(sb: Sandbox) -> None:
     sb.faults.inject("messageSendSingle", "reset_after", times=1)
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=RetryPolicy(max_attempts=5, base_delay=0.0)) as c:
         with pytest.raises(TransportError) as info:
             c.message_send_single(23541, 33457)
@@ -202,7 +213,7 @@ def test_truncated_reply_is_protocol_error(client: EngageClient, sb: Sandbox) ->
 
 def test_latency_beyond_the_deadline_is_timeout(sb: Sandbox) -> None:
     sb.faults.inject("contactGet", None, latency=1.5, times=1)
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=RetryPolicy.none(), timeout=0.5) as c:
         with pytest.raises(RequestTimeoutError) as info:
             c.contact_get(contact_id=33457)
@@ -224,24 +235,24 @@ def test_injected_soap_faults(client: EngageClient, sb: Sandbox, fault: SoapFaul
 def test_throttle_is_rate_limited_and_read_is_retried(sb: Sandbox) -> None:
     sb.faults.inject("contactGet", "throttle", times=1)
     policy = RetryPolicy(max_attempts=2, base_delay=0.0, rate_limited_delay=0.01)
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=policy) as c:
         assert c.contact_get(contact_id=33457).id == 33457
     sb.faults.inject("contactGet", "throttle", times=1)
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=RetryPolicy.none()) as c, pytest.raises(RateLimitedError):
         c.contact_get(contact_id=33457)
 
 
 def test_sandbox_rate_ceiling_vs_client_rate_limit(sb: Sandbox) -> None:
     sb.rate_limit = 10
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=None,
+    with connect(sb, rate_limit=None,
                       retry=RetryPolicy.none()) as c, pytest.raises(RateLimitedError):
         for _ in range(20):
             c.contact_get(contact_id=33457)
     sb.limiter.reset()
     # Paced by the client's own limiter well under the ceiling (6/s against 10/s).
-    with EngageClient(sb.url, DEFAULT_USERNAME, DEFAULT_PASSWORD, rate_limit=6.0,
+    with connect(sb, rate_limit=6.0,
                       retry=RetryPolicy.none()) as c:
         for _ in range(16):
             c.contact_get(contact_id=33457)
