@@ -20,6 +20,7 @@ from typing import Any
 from engage_soap import EngageClient
 from engage_soap.envelope import ECM_NS as ECM
 from engage_soap.envelope import SOAP11_NS as SOAP_ENV
+from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
 
 @dataclass
@@ -93,6 +94,24 @@ def default_responder(req: Recorded) -> Reply:
     if op in ("contactGet", "contactCreate"):
         return Reply(body=contact_reply(op=op))
     return Reply(404, b"not found", content_type="text/plain")
+
+
+def in_memory(responder: Responder = default_responder) -> MockTransport:
+    """A MockTransport answered by ``responder`` as the server would answer (no socket).
+
+    Only for replies: an ``action`` that takes over the connection needs the server.
+    """
+    def answer(request: HttpRequest) -> HttpReply:
+        path = request.url.split("://", 1)[-1].partition("/")[2]
+        reply = responder(Recorded(request.method, "/" + path, dict(request.headers),
+                                   request.body))
+        assert isinstance(reply, Reply), "socket actions need the FakeServer"
+        headers = dict(reply.headers)
+        if reply.content_type:
+            headers.setdefault("Content-Type", reply.content_type)
+        return HttpReply(reply.status, headers, reply.body)
+
+    return MockTransport(answer)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,4 +1,8 @@
-"""Bad input: InvalidInputError before any request, or a request valid against the schema."""
+"""Bad input: InvalidInputError before any request, or a request valid against the schema.
+
+No socket: the client's requests go to an in-memory transport that answers like the
+FakeServer.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from lxml import etree
 
 from engage_soap import Attachment, EngageClient, Identifier, InvalidInputError
 from engage_soap.resources import bundled_xsd
+from engage_soap.testing import MockTransport
 
 from .conftest import PASSWORD, USER
-from .fakeserver import SOAP_ENV, FakeServer
+from .fakeserver import SOAP_ENV, in_memory
 
 SCHEMA = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 COUNT = {"examples": 0, "sent": 0, "rejected": 0}
@@ -36,29 +41,27 @@ ids = st.one_of(st.integers(min_value=-2, max_value=2**64),
 
 
 @pytest.fixture(scope="module")
-def env() -> Iterator[tuple[FakeServer, EngageClient]]:
-    with FakeServer() as srv:
-        client = EngageClient(srv.url, USER, PASSWORD, rate_limit=None, timeout=10.0)
-        try:
-            yield srv, client
-        finally:
-            client.close()
+def env() -> Iterator[tuple[MockTransport, EngageClient]]:
+    transport = in_memory()
+    with EngageClient("http://127.0.0.1:9/api/soap/v8/", USER, PASSWORD, rate_limit=None,
+                      transport=transport) as client:
+        yield transport, client
 
 
-def check(env: tuple[FakeServer, EngageClient], action) -> None:
+def check(env: tuple[MockTransport, EngageClient], action) -> None:
     """Run ``action``: InvalidInputError with nothing sent, or one schema-valid request."""
-    srv, client = env
-    before = srv.count
+    transport, client = env
+    before = len(transport.requests)
     COUNT["examples"] += 1
     try:
         action(client)
     except InvalidInputError:
         COUNT["rejected"] += 1
-        assert srv.count == before, "a rejected call must send nothing"
+        assert len(transport.requests) == before, "a rejected call must send nothing"
         return
     COUNT["sent"] += 1
-    assert srv.count == before + 1
-    root = etree.fromstring(srv.requests[-1].body)
+    assert len(transport.requests) == before + 1
+    root = etree.fromstring(transport.requests[-1].body)
     assert root.tag == f"{{{SOAP_ENV}}}Envelope"
     payload = root.find(f"{{{SOAP_ENV}}}Body")[0]
     SCHEMA.assertValid(payload)
