@@ -58,7 +58,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W",
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-W",
                                          "error::ResourceWarning", *args)
 
 
