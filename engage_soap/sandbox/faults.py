@@ -3,7 +3,7 @@
 Inject with ``sandbox.faults.inject(...)``; the first rule (in injection order) whose
 operation matches a call applies to it. Kinds:
 
-* ``None``: only ``latency`` (seconds of delay before the call is handled);
+* ``None``: only ``latency`` (seconds the reply waits);
 * ``"http_502"`` / ``"http_503"``: an HTML error page "from a proxy" (``text/html``);
 * ``"empty_503"``: a 503 with an empty body;
 * ``"reset"``: the connection is reset (RST) before the call is handled;

@@ -269,8 +269,10 @@ class Sandbox:
 
     A call over the rate ceiling, like the real service, gets HTTP 500 with a SOAP fault
     whose faultstring is "Database Access Limit Exceeded" and which has no detail.
-    A call's path: latency, Basic auth (401), envelope parsing, injected fault, rate
-    ceiling, schema validation (InvalidParameterException), then the operation.
+    A call's path: Basic auth (401), envelope parsing, injected fault, rate ceiling,
+    schema validation (InvalidParameterException), the operation; the reply (or the reset)
+    then waits the latency. The application (``app``, :mod:`.app`) decides all of it;
+    ``transport()`` reaches it without a socket.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
