@@ -166,28 +166,26 @@ class EngageSandbox:
         """
         from .client import EngageClient
 
-        options = self._options(kwargs)
-        if self.sockets or {"verify", "cert", "transport"} & kwargs.keys():
-            client = EngageClient(self.url, **options)
-        else:
-            transport = self.sandbox.transport(
-                timeout=options.pop("timeout", None),
-                max_reply_bytes=options.pop("max_reply_bytes", None))
-            client = EngageClient(self.sandbox.inprocess_url, transport=transport, **options)
+        client = EngageClient(**self._options(kwargs))
         self._clients.append(client)
         return client
 
     def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """A client's arguments: this sandbox's user and the test options, then ``kwargs``."""
-        return {"username": self.username, "password": self.password, **_test_options(),
-                **kwargs}
+        """A client's arguments: the endpoint (and the in-process transport), this sandbox's
+        user and the test options, then ``kwargs``."""
+        options = {"username": self.username, "password": self.password, **_test_options(),
+                   **kwargs}
+        if self.sockets or {"verify", "cert", "transport"} & kwargs.keys():
+            return {"endpoint": self.url, **options}
+        transport = self.sandbox.transport(timeout=options.pop("timeout", None),
+                                           max_reply_bytes=options.pop("max_reply_bytes", None))
+        return {"endpoint": self.sandbox.inprocess_url, "transport": transport, **options}
 
     def make_async_client(self, **kwargs: Any) -> AsyncEngageClient:
-        """An AsyncEngageClient of this sandbox over HTTP (closed at teardown); kwargs go to
-        AsyncEngageClient."""
+        """An AsyncEngageClient of this sandbox (closed at teardown); kwargs as above."""
         from .async_client import AsyncEngageClient
 
-        client = AsyncEngageClient(self.url, **self._options(kwargs))
+        client = AsyncEngageClient(**self._options(kwargs))
         self._async_clients.append(client)
         return client
 

@@ -61,6 +61,7 @@ def test_one_client_serves_two_consecutive_event_loops(
     assert asyncio.run(lookups()) == [CONTACT] * 10  # a new loop, the same client
 
 
+@pytest.mark.engage_sandbox(sockets=True)
 def test_aclose_leaves_no_thread_or_socket_behind(engage_sandbox: EngageSandbox) -> None:
     engage_sandbox.client.api_version()  # the process-wide deadline watchdog runs from now
     threads, sockets = set(threading.enumerate()), _sockets()
