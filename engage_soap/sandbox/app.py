@@ -218,6 +218,8 @@ class Application:
                              shorten_for_log(request.body))
             rule = self.settings.faults.take(operation)
             reply = self._plan(front, user, operation, element, problem, rule)
+        except Refusal:
+            raise  # answered by the front, not a call
         except Exception:
             logger.exception("sandbox: unexpected error while answering %s",
                              operation or "a request")

@@ -146,3 +146,20 @@ def test_the_application_is_a_function_of_requests() -> None:
     assert app.check_length(-1) == Reply.text(400, "Bad Content-Length\n", close=True)
     assert app.authenticate("Basic c2FuZGJveC1hcGk6c2FuZGJveC1zZWNyZXQ=") == "sandbox-api"
     assert app.authenticate("Basic bm9ib2R5Ong=") is None
+
+
+def test_the_rest_front_shares_the_application_in_process() -> None:
+    sandbox = Sandbox(rate_limit=None)
+    transport = sandbox.transport()
+    base = "https://sandbox.invalid" + sandbox.rest_path
+    auth = {"Authorization": "Basic c2FuZGJveC1hcGk6c2FuZGJveC1zZWNyZXQ="}
+    version = transport.request("GET", base + "system/getApiVersion", None, auth)
+    assert (version.status, version.body) == (200, b'"8"')
+    assert version.headers["content-type"] == "application/json"
+    assert transport.request("GET", base + "system/getApiVersion").status == 401
+    assert transport.request("GET", base + "no/such/route", None, auth).status == 404
+    sandbox.faults.inject("systemGetApiVersion", "reset", times=1)
+    with pytest.raises(TransportError) as reset:
+        transport.request("GET", base + "system/getApiVersion", None, auth)
+    assert reset.value.request_sent is True
+    assert [c.operation for c in sandbox.state.calls] == ["systemGetApiVersion"] * 2
