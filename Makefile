@@ -17,9 +17,11 @@ demo: $(STAMP)
 	$(BIN)/engage-soap send-prepared --sandbox --message-id 23541 \
 	    --email j.mcexample@example.com --param FIRSTNAME=Jo
 
-## every test, then the linters
+## every test, then the linters: four workers (the suite mostly waits on sockets, sleeps
+## and subprocesses), then the tests that need the machine to themselves
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4 -m "not serial"
+	$(BIN)/python -m pytest -m serial
 	$(MAKE) lint
 
 lint: $(STAMP)

@@ -1,7 +1,10 @@
 """Many processes on one account, against the sandbox's ceiling of 10 calls per second.
 
-Every scenario runs at once (one sandbox each, so they do not share a ceiling): worker
-processes build their own client, then all start together. About 30 s in all.
+The scenarios run in two waves (one sandbox each, so they do not share a ceiling): first
+those that must see no throttle beyond an injected one, then the throttled run without a
+store and the Redis outage. In a wave, worker processes build their own client, then all
+start together. Two waves keep the machine's own load (some 30 processes on two cores)
+from delaying arrivals by more than the limiter's slack. About 50 s in all.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pytest
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 from .fleet import Fleet, Job, RedisServer, RemoteSandbox, Result, elapsed
+
+pytestmark = pytest.mark.serial  # timed against the ceiling: not beside other tests
 
 CALLS = 60  # per process, 4 processes: 240 calls at 10/s
 FLOOR = 4 * CALLS / 10.0  # 24 s: the physical minimum the issue names
@@ -63,30 +68,31 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             "none": jobs("none", 4, CALLS, None),
             "backoff": jobs("backoff", 4, 30, shared.url, max_attempts=2,
                             rate_limited_delay=BACK_OFF),
-            "outage": jobs("outage", 4, 80, flaky.url),
+            "outage": jobs("outage", 4, 50, flaky.url),
             "accounts": [Job(sandboxes["accounts"].url, user, USERS[user], 30,
                              f"file://{folder / 'accounts.json'}")
                          for user in ("alpha", "alpha", "beta", "beta")],
         }
-        started = {name: Fleet(jobs).start() for name, jobs in fleets.items()}
-        try:
-            for fleet in started.values():
-                fleet.ready()
-            events = [
-                threading.Timer(3.0, sandboxes["backoff"].throttle_once),
-                threading.Timer(3.0, flaky.stop),
-                threading.Timer(7.0, flaky.start),
-            ]
-            for fleet in started.values():
-                fleet.go()
-            for event in events:
-                event.start()
-            results = {name: fleet.results() for name, fleet in started.items()}
-            for event in events:
-                event.join()
-        finally:
-            for fleet in started.values():
-                fleet.kill()
+        results: dict[str, list[Result]] = {}
+        for wave in (("file", "redis", "accounts", "backoff"), ("none", "outage")):
+            started = {name: Fleet(fleets[name]).start() for name in wave}
+            try:
+                for fleet in started.values():
+                    fleet.ready()
+                events = {"backoff": [threading.Timer(3.0, sandboxes["backoff"].throttle_once)],
+                          "outage": [threading.Timer(3.0, flaky.stop),
+                                     threading.Timer(7.0, flaky.start)]}
+                timers = [t for name in wave for t in events.get(name, [])]
+                for fleet in started.values():
+                    fleet.go()
+                for timer in timers:
+                    timer.start()
+                results.update({name: fleet.results() for name, fleet in started.items()})
+                for timer in timers:
+                    timer.join()
+            finally:
+                for fleet in started.values():
+                    fleet.kill()
         yield Runs({name: Run(results[name], sandboxes[name].stop()) for name in fleets},
                    shared.keys())
     finally:
@@ -124,7 +130,7 @@ def test_one_throttle_holds_every_process_for_the_back_off(runs: Runs) -> None:
 
 def test_redis_stopped_midway_calls_go_on_with_one_warning_per_process(runs: Runs) -> None:
     for result in runs["outage"].results:
-        assert result.ok + result.throttled == 80 and not result.other_errors
+        assert result.ok + result.throttled == 50 and not result.other_errors
         assert result.store_warnings == 1
         assert result.store_back >= 1  # restarted: shared again
         assert not [line for line in result.log if REDIS_SECRET in line]
