@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from replay_support import KEY, run
 
 from engage_soap import ConfigurationError, EngageClient, EngageError, RetryPolicy
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
@@ -24,6 +25,7 @@ from engage_soap.testing import (
 from engage_soap.transport import HttpTransport
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.usefixtures("own_key")
 
 USER_TEST = '''
 import os
@@ -43,34 +45,12 @@ def test_rest(engage_replay):
 '''
 REAL = ("j.mcexample@example.com", "+4915112345678", "McExample", DEFAULT_PASSWORD,
         "secret-7", '"Jo"', "tls-profile-1", "mcexample")
-KEY = "test-redaction-key-1"
-
-
-@pytest.fixture(autouse=True)
-def _own_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every test has its own config folder (no key file) and the same key in the env."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("ENGAGE_REDACT_KEY", KEY)
-    monkeypatch.delenv("ENGAGE_RECORD", raising=False)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(rate_limit=None) as sb:
-        yield sb
-
-
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W",
-                                         "error::ResourceWarning", *args)
-
-
 def _record(pytester: pytest.Pytester, sandbox: Sandbox,
             monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     monkeypatch.setenv("ENGAGE_ENDPOINT", sandbox.rest_url)
     monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
     monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
-    _run(pytester, "--engage-record").assert_outcomes(passed=1)
+    run(pytester, "--engage-record").assert_outcomes(passed=1)
     for name in ("ENGAGE_ENDPOINT", "ENGAGE_USERNAME", "ENGAGE_PASSWORD"):
         monkeypatch.delenv(name)
     folder = pytester.path / "cassettes" / "rest"
@@ -116,7 +96,7 @@ def test_rest_record_then_replay_round_trips(pytester: pytest.Pytester, sandbox:
     assert second == first  # stable: the same exchanges give the same bytes
 
     calls = len(sandbox.state.calls)
-    _run(pytester).assert_outcomes(passed=1)  # replay, with no sandbox involved
+    run(pytester).assert_outcomes(passed=1)  # replay, with no sandbox involved
     assert len(sandbox.state.calls) == calls
 
 
@@ -125,7 +105,7 @@ def test_rest_replay_fails_with_a_readable_diff_and_honours_any_in_json(
     pytester.makepyfile(test_user=USER_TEST)
     _record(pytester, sandbox, monkeypatch)
     monkeypatch.setenv("VALUE", "Joanna")
-    result = _run(pytester)
+    result = run(pytester)
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "request 2 differs from the recording 002-messageSendSingle" in text
@@ -138,7 +118,7 @@ def test_rest_replay_fails_with_a_readable_diff_and_honours_any_in_json(
     body = json.loads(recorded.read_bytes())
     body["parameters"][0]["value"] = "{{any}}"
     recorded.write_text(json.dumps(body))
-    _run(pytester).assert_outcomes(passed=1)
+    run(pytester).assert_outcomes(passed=1)
 
 
 # ------------------------------------------------------------------ in-process
