@@ -20,16 +20,18 @@ and the HTTP server on 127.0.0.1 starts the first time the test asks for ``url``
 gives clients over real HTTP instead, as does ``make_client(verify=..., cert=...)``.
 
 ``engage_replay(folder)`` returns a client bound to a loopback server that serves the
-cassette in ``folder`` (relative to the test file); a request that matches no recorded
-exchange, or a recorded exchange left unused (unless ``allow_unused=True``), fails the test
-with a readable diff. Run the tests with ``--engage-record`` (or ``ENGAGE_RECORD=1``; the
-variable reads like every boolean setting: 1/true/yes/on, 0/false/no/off or empty) and the
-same call records the cassette instead, against ENGAGE_ENDPOINT / ENGAGE_USERNAME /
-ENGAGE_PASSWORD, pseudonymised (see :mod:`engage_soap.redaction`; ENGAGE_REDACT and
-ENGAGE_REDACT_KEEP widen and narrow it by name); the new recording replaces the old one
-only when the test passed.
+cassette in ``folder`` (relative to the test file), over SOAP or REST as it was recorded
+(a REST ENGAGE_ENDPOINT, ``.../api/rest/v<N>/``, records a REST one); a request that
+matches no recorded exchange, or a recorded exchange left unused (unless
+``allow_unused=True``), fails the test with a readable diff. Run the tests with
+``--engage-record`` (or ``ENGAGE_RECORD=1``; the variable reads like every boolean
+setting: 1/true/yes/on, 0/false/no/off or empty) and the same call records the cassette
+instead, against ENGAGE_ENDPOINT / ENGAGE_USERNAME / ENGAGE_PASSWORD, pseudonymised (see
+:mod:`engage_soap.redaction`; ENGAGE_REDACT and ENGAGE_REDACT_KEEP widen and narrow it by
+name); the new recording replaces the old one only when the test passed.
 Clients of both fixtures check every request and reply against the WSDL
-(``validate=True``).
+(``validate=True``; a REST client of ``engage_replay`` has its requests checked against
+the schema plans instead).
 
 ``engage_async_client`` is an :class:`~engage_soap.AsyncEngageClient` of the same sandbox
 (same test options; more with ``engage_sandbox.make_async_client(**kwargs)``), closed at
@@ -265,6 +267,7 @@ def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., Enga
     from .client import EngageClient
     from .testing import Cassette, RecordingTransport, Redactor, ReplayServer
     from .transport import HttpTransport
+    from .wires import protocol_for
     from .zeep_binding import load_wsdl
 
     record = _recording(request.config)
@@ -279,6 +282,14 @@ def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., Enga
         if not path.is_absolute():
             path = Path(request.path).parent / path
         options = {**_test_options(), **kwargs}
+
+        def endpoint(url: str) -> str:
+            """``url``, with validation off on REST unless validate= was given (it checks
+            SOAP envelopes; REST requests are checked against the schema plans anyway)."""
+            if "validate" not in kwargs and protocol_for(url, options.get("protocol")) == "rest":
+                options["validate"] = False
+            return url
+
         if record:
             env = {k: os.environ.get(f"ENGAGE_{k.upper()}") for k in
                    ("endpoint", "username", "password")}
@@ -292,15 +303,17 @@ def engage_replay(request: pytest.FixtureRequest) -> Iterator[Callable[..., Enga
                                 keep=_names("ENGAGE_REDACT_KEEP"))
             transport = RecordingTransport(HttpTransport(**http), Cassette(path), redactor)
             recordings.append(transport)
-            client = EngageClient(str(env["endpoint"]), str(env["username"]),
-                                  str(env["password"]), transport=transport, **options)
+            url = endpoint(str(env["endpoint"]))
+            client = EngageClient(url, str(env["username"]), str(env["password"]),
+                                  transport=transport, **options)
             # what is a number or an enumeration: the WSDL the client loaded (cached)
             redactor.plans = load_wsdl(options.get("wsdl")).operations
         else:
             server = ReplayServer(path).start()
             servers.append(server)
             replays.append((server, allow_unused))
-            client = EngageClient(server.url, "replay-user", "replay-secret", **options)
+            url = endpoint(server.url)
+            client = EngageClient(url, "replay-user", "replay-secret", **options)
         clients.append(client)
         return client
 

@@ -1,4 +1,4 @@
-"""Pseudonymising recorded envelopes: what a cassette keeps, what it replaces, and the key.
+"""Pseudonymising recorded exchanges: what a cassette keeps, what it replaces, and the key.
 
 A cassette keeps what a replay needs and nothing personal. **Kept**: the structure, the
 operation names, ids and numbers, booleans, enumeration values (identifier types, error
@@ -9,6 +9,10 @@ messages, attachment names and content), and the password wherever it shows. Wha
 number or an enumeration comes from the WSDL's schema, so a replaced value never breaks
 it. ``redact=`` / ENGAGE_REDACT widens this and ``keep=`` / ENGAGE_REDACT_KEEP narrows
 it, by element name or by attribute or parameter name (``CITY``, ``ORDER_ID``).
+REST exchanges go by the same rules (:meth:`Redactor.redact_json`): a JSON member is an
+element of the same name, the query parameters are the request's top-level fields and the
+body the value of the route's body argument (or of the reply element), and JSON numbers,
+booleans and null are kept as the schema keeps numbers and booleans.
 
 A replaced value becomes a fake of its kind: ``user-<h>@example.com``, ``+1555<7
 digits>``, ``REDACTED-<h>``, or base64 of ``REDACTED-<h>`` for content, where ``<h>`` is
@@ -24,11 +28,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -160,22 +166,22 @@ class Redactor:
 
     # ------------------------------------------------------------ envelopes
 
+    def _operations(self) -> Mapping[str, OperationPlan]:
+        if self.plans is None:
+            from .zeep_binding import load_wsdl
+
+            self.plans = load_wsdl(None).operations
+        return self.plans
+
     def _plan_of(self, tag: str) -> ComplexPlan | None:
         if self._tags is None:
-            plans = self.plans
-            if plans is None:
-                from .zeep_binding import load_wsdl
-
-                plans = load_wsdl(None).operations
             self._tags = {}
-            for op in plans.values():
+            for op in self._operations().values():
                 self._tags[op.request_tag] = op.request
                 self._tags[op.response_tag] = op.response
         return self._tags.get(tag)
 
-    def _fake(self, element: etree._Element, names: set[str], value: str,
-              plan: SimplePlan | None) -> str:
-        local = etree.QName(element).localname
+    def _fake(self, local: str, names: set[str], value: str, plan: SimplePlan | None) -> str:
         if (plan is not None and plan.from_text is _BASE64_READER) or local == "content":
             return self.binary(value)
         if _EMAIL.fullmatch(value.strip()):
@@ -184,17 +190,16 @@ class Redactor:
             return self.mobile(value)
         return self.text(value)
 
-    def _leaf(self, element: etree._Element, field: Field | None, inherited: str | None
-              ) -> str:
-        value = element.text or ""
-        local = etree.QName(element).localname
-        parent = element.getparent()
+    def _leaf(self, local: str, value: str, sibling: Callable[[str], str | None],
+              field: Field | None, inherited: str | None) -> str:
+        """The text to record for the leaf ``local`` holding ``value``; ``sibling(name)``
+        is the text of the leaf ``name`` beside it (None: no such leaf). One rule for
+        XML elements and JSON members alike."""
         names = {local.lower()}
-        if local == "value" and parent is not None:  # an attribute, parameter or identifier
-            names |= {(parent.findtext("name") or "").lower(),
-                      (parent.findtext("type") or "").lower()}
+        if local == "value":  # an attribute, parameter or identifier
+            names |= {(sibling("name") or "").lower(), (sibling("type") or "").lower()}
         if names & self.elements or inherited == "redact":
-            return self._fake(element, names, value, None)
+            return self._fake(local, names, value, None)
         if names & self.keep or inherited == "keep":
             return value
         plan = field.plan if field is not None and isinstance(field.plan, SimplePlan) else None
@@ -202,27 +207,67 @@ class Redactor:
             return value  # a number, boolean, date...: ids and counts
         if plan is not None and plan.choices is not None:
             return value  # an enumeration value
-        pair_name = local == "name" and parent is not None and parent.find("value") is not None
-        identifier_id = local == "value" and parent is not None and \
-            (parent.findtext("type") or "") == "ID"
+        pair_name = local == "name" and sibling("value") is not None
+        identifier_id = local == "value" and (sibling("type") or "") == "ID"
         unplanned_id = field is None and _ID.match(local) and value.strip().isdigit()
         if local in STRUCTURE or pair_name or identifier_id or unplanned_id:
             return value
-        return self._fake(element, names, value, plan)
+        return self._fake(local, names, value, plan)
+
+    def _mode(self, name: str, inherited: str | None) -> str | None:
+        lowered = {name.lower()}
+        return ("redact" if lowered & self.elements else
+                "keep" if lowered & self.keep else inherited)
 
     def _walk(self, element: etree._Element, plan: ComplexPlan | None,
               inherited: str | None) -> None:
         for child in element:
             if not isinstance(child.tag, str):
                 continue
-            names = {etree.QName(child).localname.lower()}
-            mode = ("redact" if names & self.elements else
-                    "keep" if names & self.keep else inherited)
+            local = etree.QName(child).localname
+            mode = self._mode(local, inherited)
             field = plan.by_tag.get(child.tag) if plan is not None else None
             if len(child):
                 self._walk(child, field.complex if field is not None else None, mode)
             elif child.text and child.text.strip():
-                child.text = self._leaf(child, field, mode)
+                child.text = self._leaf(local, child.text, element.findtext, field, mode)
+
+    # ------------------------------------------------------------ JSON (REST)
+
+    def _json(self, data: dict[str, Any], plan: ComplexPlan | None, inherited: str | None
+              ) -> dict[str, Any]:
+        """A JSON object with its string leaves replaced as :meth:`_leaf` says; numbers,
+        booleans and null are kept (the JSON type says what the schema says in XML)."""
+        def sibling(name: str) -> str | None:
+            value = data.get(name)
+            return None if value is None else str(value)
+
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            mode = self._mode(key, inherited)
+            field = plan.by_name.get(key) if plan is not None else None
+            out[key] = self._json_value(key, value, sibling, field, mode)
+        return out
+
+    def _json_value(self, key: str, value: Any, sibling: Callable[[str], str | None],
+                    field: Field | None, mode: str | None) -> Any:
+        if isinstance(value, list):
+            return [self._json_value(key, v, sibling, field, mode) for v in value]
+        if isinstance(value, dict):
+            return self._json(value, field.complex if field is not None else None, mode)
+        if isinstance(value, str) and value.strip():
+            return self._leaf(key, value, sibling, field, mode)
+        return value
+
+    def redact_json(self, operation: str | None, values: dict[str, Any], *, reply: bool
+                    ) -> dict[str, Any]:
+        """``values`` (request or reply fields of ``operation`` by their SOAP names: the
+        query parameters and the body under its argument's name, or the reply body under
+        its element's name) with personal data replaced; an error bean or an unknown
+        operation is walked without a plan, by names alone."""
+        op = self._operations().get(operation or "")
+        plan = None if op is None else op.response if reply else op.request
+        return self._json(values, plan, self._mode(operation or "", None))
 
     def _free_text(self, text: str) -> str:
         text = _EMAIL.sub(lambda m: self.email(m.group()), text)
@@ -244,9 +289,8 @@ class Redactor:
         else:
             for payload in soap_body:
                 if isinstance(payload.tag, str):
-                    local = etree.QName(payload).localname.lower()
                     self._walk(payload, self._plan_of(payload.tag),
-                               "redact" if local in self.elements else None)
+                               self._mode(etree.QName(payload).localname, None))
         for element in root.iter():
             for key, value in element.attrib.items():  # xsi:nil, xsi:type...
                 element.set(key, self._free_text(str(value)))
@@ -269,7 +313,8 @@ class Redactor:
         if not self.password:
             return
         needles = {self.password.encode(), escape(self.password).encode(),
-                   escape(self.password, {'"': "&quot;"}).encode()}
+                   escape(self.password, {'"': "&quot;"}).encode(),
+                   json.dumps(self.password, ensure_ascii=False)[1:-1].encode()}
         if any(n in data for n in needles):
             raise ConfigurationError(f"refusing to record {what}: it would still contain "
                                      "the password")

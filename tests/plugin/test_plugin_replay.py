@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from replay_support import KEY, run
 
 from engage_soap import ConfigurationError, EngageClient, EngageError, RetryPolicy
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
@@ -24,6 +25,7 @@ from engage_soap.testing import (
 from engage_soap.transport import HttpTransport
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.usefixtures("own_key")
 
 USER_TEST = '''
 import os
@@ -40,35 +42,13 @@ def test_welcome(engage_replay):
 '''
 REAL = ("j.mcexample@example.com", "+4915112345678", "mo.bile@example.com",
         DEFAULT_PASSWORD, "secret-7", "<value>Jo<")
-KEY = "test-redaction-key-1"
-
-
-@pytest.fixture(autouse=True)
-def _own_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every test has its own config folder (no key file) and the same key in the env."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("ENGAGE_REDACT_KEY", KEY)
-    monkeypatch.delenv("ENGAGE_RECORD", raising=False)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(rate_limit=None) as sb:
-        yield sb
-
-
-def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-W",
-                                         "error::ResourceWarning", *args)
-
-
 def _record(pytester: pytest.Pytester, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
             *args: str) -> dict[str, bytes]:
     monkeypatch.setenv("ENGAGE_ENDPOINT", sandbox.url)
     monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
     monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
     monkeypatch.setenv("ENGAGE_REDACT", "NOTE_VALUE,ecmVersion")
-    _run(pytester, *args).assert_outcomes(passed=1)
+    run(pytester, *args).assert_outcomes(passed=1)
     for name in ("ENGAGE_ENDPOINT", "ENGAGE_USERNAME", "ENGAGE_PASSWORD", "ENGAGE_RECORD"):
         monkeypatch.delenv(name, raising=False)
     folder = pytester.path / "cassettes" / "welcome"
@@ -102,7 +82,7 @@ def test_record_then_replay_round_trips(pytester: pytest.Pytester, sandbox: Sand
     second = _record(pytester, sandbox, monkeypatch)
     assert second == first  # stable: the same exchanges give the same bytes
 
-    _run(pytester).assert_outcomes(passed=1)  # replay, with no sandbox involved
+    run(pytester).assert_outcomes(passed=1)  # replay, with no sandbox involved
     assert len(sandbox.state.outbox) == 2
 
 
@@ -111,7 +91,7 @@ def test_replay_fails_with_a_readable_diff_and_honours_any(
     pytester.makepyfile(test_user=USER_TEST)
     _record(pytester, sandbox, monkeypatch, "--engage-record")
     monkeypatch.setenv("VALUE", "Joanna")
-    result = _run(pytester)
+    result = run(pytester)
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "request 2 differs from the recording 002-messageSendSingle" in text
@@ -122,7 +102,7 @@ def test_replay_fails_with_a_readable_diff_and_honours_any(
     recorded = pytester.path / "cassettes" / "welcome" / "002-messageSendSingle.request.xml"
     recorded.write_bytes(recorded.read_bytes().replace(f"<value>{jo}</value>".encode(),
                                                        b"<value>{{any}}</value>"))
-    _run(pytester).assert_outcomes(passed=1)
+    run(pytester).assert_outcomes(passed=1)
 
 
 def test_unused_exchanges_fail_unless_allowed(pytester: pytest.Pytester, sandbox: Sandbox,
@@ -130,11 +110,11 @@ def test_unused_exchanges_fail_unless_allowed(pytester: pytest.Pytester, sandbox
     pytester.makepyfile(test_user=USER_TEST)
     _record(pytester, sandbox, monkeypatch, "--engage-record")
     monkeypatch.setenv("SHORT", "1")
-    result = _run(pytester)
+    result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*recorded exchanges were never requested: 003-contactGet*"])
     monkeypatch.setenv("ALLOW", "1")
-    _run(pytester).assert_outcomes(passed=1)
+    run(pytester).assert_outcomes(passed=1)
 
 
 def test_recording_without_an_endpoint_is_a_usage_error(pytester: pytest.Pytester,
@@ -142,7 +122,7 @@ def test_recording_without_an_endpoint_is_a_usage_error(pytester: pytest.Pyteste
     for name in ("ENGAGE_ENDPOINT", "ENGAGE_USERNAME", "ENGAGE_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(test_user=USER_TEST)
-    result = _run(pytester, "--engage-record")
+    result = run(pytester, "--engage-record")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*--engage-record needs ENGAGE_ENDPOINT*"])
 
@@ -331,7 +311,7 @@ def test_record_mode_gives_http_settings_to_the_real_transport(
     monkeypatch.setenv("ENGAGE_ENDPOINT", sandbox.url)
     monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
     monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
-    result = _run(pytester, "--engage-record")
+    result = run(pytester, "--engage-record")
     result.assert_outcomes(passed=1)
     assert "your transport" not in result.stdout.str()
 
@@ -344,7 +324,7 @@ def test_engage_record_false_replays(pytester: pytest.Pytester, sandbox: Sandbox
     monkeypatch.setenv("ENGAGE_USERNAME", DEFAULT_USERNAME)
     monkeypatch.setenv("ENGAGE_PASSWORD", DEFAULT_PASSWORD)
     monkeypatch.setenv("ENGAGE_RECORD", value)
-    result = _run(pytester)
+    result = run(pytester)
     result.assert_outcomes(failed=1)  # it replays: there is no cassette to replay
     result.stdout.fnmatch_lines(["*no cassette folder*"])
     assert sandbox.state.calls == []  # nothing reached the endpoint
@@ -354,6 +334,6 @@ def test_engage_record_that_is_no_boolean_is_a_usage_error(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_user=USER_VERIFY)
     monkeypatch.setenv("ENGAGE_RECORD", "maybe")
-    result = _run(pytester)
+    result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ENGAGE_RECORD='maybe' is not a boolean*"])
