@@ -28,11 +28,11 @@ from .errors import (
     fault_from_detail,
     throttled,
 )
-from .models import Exchange, check_text
+from .models import check_text
 from .rest_routes import JSON, ROUTES, UNMAPPED, Route, error_bean
 from .schema import ComplexPlan, Field, complete, write_fields
 from .service import Operation, ServiceModel
-from .soap import exchange
+from .soap import WireBase
 from .transport import Transport
 
 __all__ = ["RestWire", "loads", "read_object", "to_json"]
@@ -208,7 +208,7 @@ def read_reply(op: Operation, route: Route, status: int, body: bytes) -> dict[st
     raise _http_error(status, body)
 
 
-class RestWire:
+class RestWire(WireBase):
     """Calls ecmapi operations over the vendor's REST API (JSON), by the route table.
 
     ``endpoint`` is the REST base ``https://<host>[/<instance>]/api/rest/v<N>/``; ``model``
@@ -220,23 +220,13 @@ class RestWire:
 
     def __init__(self, endpoint: str, model: ServiceModel, http: Transport,
                  authorization: str) -> None:
+        super().__init__(ServiceModel({name: op for name, op in model.items()
+                                       if name in ROUTES}, model.source), http)
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self._all = model
-        self._model = ServiceModel({name: op for name, op in model.items() if name in ROUTES},
-                                   model.source)
-        self._http = http
-        self._last: Exchange | None = None
         self._headers = dict(JSON.headers)
         self._body_headers = {**self._headers, **dict(JSON.body_headers)}
         self._auth = {"Authorization": authorization}
-
-    @property
-    def model(self) -> ServiceModel:
-        return self._model
-
-    @property
-    def last_exchange(self) -> Exchange | None:
-        return self._last
 
     @property
     def sender_profile_path(self) -> tuple[str, ...] | None:
@@ -297,9 +287,7 @@ class RestWire:
     def call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         op, route, url, body = self._render(operation, arguments)
         headers = self._headers if body is None else self._body_headers
-        reply = exchange(self, self._http, operation, route.method, url, body, headers,
-                         {**headers, **self._auth})
+        reply = self.exchange(operation, route.method, url, body, headers,
+                              {**headers, **self._auth})
         return read_reply(op, route, reply.status, reply.body)
 
-    def close(self) -> None:
-        self._http.close()

@@ -22,7 +22,7 @@ from .transport import HttpReply, Transport
 if TYPE_CHECKING:
     from .zeep_binding import LoadedWsdl
 
-__all__ = ["SoapWire", "Wire", "exchange"]
+__all__ = ["SoapWire", "Wire", "WireBase"]
 
 log = logging.getLogger("engage_soap")
 
@@ -58,37 +58,56 @@ class Wire(Protocol):
     def close(self) -> None: ...
 
 
-def exchange(wire: Any, http: Transport, operation: str, method: str, url: str,
-             body: bytes | None, headers: Mapping[str, str],
-             send_headers: Mapping[str, str]) -> HttpReply:
-    """Send one request for any wire: ``wire._last`` records it (``headers``, never the
-    credentials that ``send_headers`` add) and DEBUG logs it, long attachments cut short."""
-    debug = log.isEnabledFor(logging.DEBUG)
-    if debug:
-        log.debug("%s request to %s %s:\n%s", operation, method, url,
-                  shorten_for_log(body or b""))
-    try:
-        reply = http.request(method, url, body, send_headers)
-    except EngageError:
-        wire._last = Exchange(operation, url, headers, body or b"", None, {}, None, 0.0)
-        raise
-    wire._last = Exchange(operation, url, headers, body or b"", reply.status, reply.headers,
-                          reply.body, reply.elapsed)
-    if debug:
-        log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
-                  reply.elapsed * 1000, shorten_for_log(reply.body))
-    return reply
+class WireBase:
+    """What every wire shares: its model, its transport and the last exchange, recorded and
+    logged in one place (:meth:`exchange`)."""
+
+    def __init__(self, model: ServiceModel, http: Transport) -> None:
+        self._model = model
+        self._http = http
+        self._last: Exchange | None = None
+
+    @property
+    def model(self) -> ServiceModel:
+        return self._model
+
+    @property
+    def last_exchange(self) -> Exchange | None:
+        return self._last
+
+    def exchange(self, operation: str, method: str, url: str, body: bytes | None,
+                 headers: Mapping[str, str], send_headers: Mapping[str, str]) -> HttpReply:
+        """Send one request: ``last_exchange`` records it (``headers``, never the credentials
+        that ``send_headers`` add) and DEBUG logs it, long attachments cut short."""
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            log.debug("%s request to %s %s:\n%s", operation, method, url,
+                      shorten_for_log(body or b""))
+        try:
+            reply = self._http.request(method, url, body, send_headers)
+        except EngageError:
+            self._last = Exchange(operation, url, headers, body or b"", None, {}, None, 0.0)
+            raise
+        self._last = Exchange(operation, url, headers, body or b"", reply.status,
+                              reply.headers, reply.body, reply.elapsed)
+        if debug:
+            log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
+                      reply.elapsed * 1000, shorten_for_log(reply.body))
+        return reply
+
+    def close(self) -> None:
+        self._http.close()
 
 
-class SoapWire:
+class SoapWire(WireBase):
     """Calls ecmapi operations with the SOAP bindings compiled from the WSDL in use."""
 
     protocol = "soap"
 
     def __init__(self, endpoint: str, loaded: LoadedWsdl, http: Transport, authorization: str,
                  *, validate: bool = False) -> None:
+        super().__init__(loaded.model, http)
         self.endpoint = endpoint
-        self._model = loaded.model
         operations = loaded.operations
         validator = None
         if validate:
@@ -98,22 +117,12 @@ class SoapWire:
         self._check_request = validator.check_request if validator else None
         self._check_reply = validator.check_reply if validator else None
         self._ops = operations
-        self._http = http
-        self._last: Exchange | None = None
         # Per operation: the headers recorded in last_exchange, and those sent (+ credentials).
         self._headers = {op.name: {"Content-Type": "text/xml; charset=utf-8",
                                    "SOAPAction": f'"{op.soap_action}"'}
                          for op in operations.values()}
         self._send_headers = {name: {**h, "Authorization": authorization}
                               for name, h in self._headers.items()}
-
-    @property
-    def model(self) -> ServiceModel:
-        return self._model
-
-    @property
-    def last_exchange(self) -> Exchange | None:
-        return self._last
 
     @property
     def sender_profile_path(self) -> tuple[str, ...] | None:
@@ -131,9 +140,6 @@ class SoapWire:
     def call(self, operation: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         op = self._plan(operation)
         body = render_request(op, arguments, self._check_request)
-        reply = exchange(self, self._http, operation, "POST", self.endpoint, body,
-                         self._headers[operation], self._send_headers[operation])
+        reply = self.exchange(operation, "POST", self.endpoint, body,
+                              self._headers[operation], self._send_headers[operation])
         return read_reply(op, reply.status, reply.body, self._check_reply)
-
-    def close(self) -> None:
-        self._http.close()
