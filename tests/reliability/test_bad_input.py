@@ -20,6 +20,10 @@ from engage_soap.testing import MockTransport
 from .conftest import PASSWORD, USER
 from .fakeserver import SOAP_ENV, in_memory
 
+# test_examples_were_tried reads what the property tests before it counted: one process,
+# in file order
+pytestmark = pytest.mark.serial
+
 SCHEMA = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 COUNT = {"examples": 0, "sent": 0, "rejected": 0}
 
