@@ -20,7 +20,7 @@ demo: $(STAMP)
 ## every test, then the linters: four workers (the suite mostly waits on sockets, sleeps
 ## and subprocesses), then the tests that need the machine to themselves
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 4 --dist loadgroup -m "not serial"
+	$(BIN)/python -m pytest -n 4 --dist loadfile -m "not serial"
 	$(BIN)/python -m pytest -m serial
 	$(MAKE) lint
 

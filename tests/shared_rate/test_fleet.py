@@ -5,8 +5,8 @@ worker processes build their own client, then all start together. The ``ceiling`
 (file and Redis stores, two accounts, the shared back-off) must see no throttle beyond an
 injected one, so its tests are marked ``serial``: ``make test`` runs them alone, since any
 other load delays arrivals by more than the limiter's slack. The ``throttled`` wave (no
-store, a Redis outage) expects throttles and runs beside the other tests (one xdist group,
-so its fleet runs once). About 30 s each.
+store, a Redis outage) expects throttles and runs beside the other tests (``make test``
+gives each test file to one worker, so its fleet runs once). About 30 s each.
 """
 
 from __future__ import annotations
@@ -127,7 +127,6 @@ def test_four_processes_share_one_ceiling(ceiling: Runs, store: str) -> None:
     assert FLOOR <= took <= 1.15 * FLOOR, f"{store}: {took:.2f} s for {4 * CALLS} calls"
 
 
-@pytest.mark.xdist_group("throttled-fleet")
 def test_without_a_store_the_same_run_is_throttled(throttled: Runs) -> None:
     assert throttled["none"].throttled > 0
     assert sum(r.throttled for r in throttled["none"].results) == throttled["none"].throttled
@@ -145,7 +144,6 @@ def test_one_throttle_holds_every_process_for_the_back_off(ceiling: Runs) -> Non
     assert len(after) > 10 and all(r.ok == 30 for r in ceiling["backoff"].results)
 
 
-@pytest.mark.xdist_group("throttled-fleet")
 def test_redis_stopped_midway_calls_go_on_with_one_warning_per_process(throttled: Runs) -> None:
     for result in throttled["outage"].results:
         assert result.ok + result.throttled == OUTAGE_CALLS and not result.other_errors
