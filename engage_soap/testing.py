@@ -775,6 +775,7 @@ class ReplayServer:
 class _ReplayHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 64  # concurrent clients (send_bulk workers) connect at once
 
     def __init__(self, replay: ReplayServer) -> None:
         self.replay = replay

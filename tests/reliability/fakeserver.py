@@ -186,6 +186,10 @@ class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # 32 client threads connect at once: with socketserver's backlog of 5 the others' SYNs
+    # wait for retransmission, and under load a handshake the kernel dropped from the full
+    # accept queue turns into a reset after the request was written
+    request_queue_size = 64
 
     def __init__(self, responder: Responder | None = None, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), Handler)
