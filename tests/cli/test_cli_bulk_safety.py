@@ -37,12 +37,13 @@ def _csv(path: Path, emails: list[str]) -> Path:
 
 
 def _started(console_script: str, child_env: dict[str, str], sandbox: Sandbox, data: Path,
-             sent: int) -> tuple[list[str], dict[str, str], subprocess.Popen[str]]:
-    """The console script's send-bulk of ``data`` started (argv, env, process), once the
-    sandbox's outbox holds ``sent`` sends."""
+             sent: int, rate: float = 10.0,
+             ) -> tuple[list[str], dict[str, str], subprocess.Popen[str]]:
+    """The console script's send-bulk of ``data`` at ``rate`` calls per second started
+    (argv, env, process), once the sandbox's outbox holds ``sent`` sends."""
     env = {**child_env, "ENGAGE_ENDPOINT": sandbox.url, "ENGAGE_USERNAME": DEFAULT_USERNAME,
            "ENGAGE_PASSWORD": DEFAULT_PASSWORD}
-    argv = [console_script, *SEND, str(data), "--workers", "4", "--json"]
+    argv = [console_script, *SEND, str(data), "--workers", "4", "--rate", str(rate), "--json"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     _wait_for(lambda: len(sandbox.state.outbox) >= sent)
@@ -225,7 +226,8 @@ def test_sigterm_stops_after_the_calls_in_flight_and_reports(
     with Sandbox(rate_limit=None, latency=0.05) as sandbox:
         emails = _people(sandbox, 80)
         data = _csv(tmp_path / "people.csv", emails)
-        argv, env, proc = _started(console_script, child_env, sandbox, data, 10)
+        # the sandbox throttles nothing here: 100 calls/s keeps the resumed run short
+        argv, env, proc = _started(console_script, child_env, sandbox, data, 10, rate=100)
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         sent_before = len(sandbox.state.outbox)
