@@ -42,7 +42,7 @@ from lxml import etree
 from .config import CONFIG_ENV, default_config_path
 from .envelope import SOAP11_NS, OperationPlan, parse_xml
 from .errors import ConfigurationError, ProtocolError
-from .schema import ComplexPlan, Field, SimplePlan, simple_plan
+from .schema import ComplexPlan, Field, SimplePlan
 
 __all__ = ["KEY_ENV", "STRUCTURE", "Redactor", "key_file", "redaction_key"]
 
@@ -58,9 +58,6 @@ _PHONE = re.compile(r"^(?:\+|00)\d[\d /()-]{5,20}\d$")
 _ID = re.compile(r"^(?:id|.*Id)$")
 _FAKE = re.compile(r"^(?:user-[0-9a-f]{12}@example\.com|\+1555\d{7}|REDACTED-[0-9a-f]{12}"
                    r"|UkVEQUNURUQt[A-Za-z0-9+/=]{16})$")  # the last: base64 of REDACTED-<h>
-# The converters of text and of base64 plans (functions shared by every such plan).
-_TEXT_READER = simple_plan("string", "string").from_text
-_BASE64_READER = simple_plan("base64Binary", "base64Binary").from_text
 
 
 def key_file() -> Path:
@@ -182,7 +179,7 @@ class Redactor:
         return self._tags.get(tag)
 
     def _fake(self, local: str, names: set[str], value: str, plan: SimplePlan | None) -> str:
-        if (plan is not None and plan.from_text is _BASE64_READER) or local == "content":
+        if (plan is not None and plan.kind == "base64Binary") or local == "content":
             return self.binary(value)
         if _EMAIL.fullmatch(value.strip()):
             return self.email(value)
@@ -203,7 +200,7 @@ class Redactor:
         if names & self.keep or inherited == "keep":
             return value
         plan = field.plan if field is not None and isinstance(field.plan, SimplePlan) else None
-        if plan is not None and plan.from_text not in (_TEXT_READER, _BASE64_READER):
+        if plan is not None and plan.kind not in ("string", "base64Binary"):
             return value  # a number, boolean, date...: ids and counts
         if plan is not None and plan.choices is not None:
             return value  # an enumeration value
