@@ -405,6 +405,18 @@ def _context(verify: str | bool | None, cert: str | tuple[str, ...] | None) -> s
 # ---------------------------------------------------------------- the transport
 
 
+def check_limits(timeout: object, **sizes: object) -> None:
+    """Refuse a transport's deadline unless a finite number of seconds > 0, and each of
+    ``sizes`` unless a positive int (ConfigurationError naming it); every transport's check."""
+    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+            and 0 < timeout < float("inf")):
+        raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
+                                 f"got {timeout!r}")
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+
+
 class HttpTransport:
     """The default transport: urllib3 pools shared by all threads of one client.
 
@@ -419,13 +431,7 @@ class HttpTransport:
                  cert: str | tuple[str, str] | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
                  pool_size: int = DEFAULT_POOL_SIZE) -> None:
-        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                and 0 < timeout < float("inf")):
-            raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
-                                     f"got {timeout!r}")
-        for name, value in (("max_reply_bytes", max_reply_bytes), ("pool_size", pool_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+        check_limits(timeout, max_reply_bytes=max_reply_bytes, pool_size=pool_size)
         if verify is not None and not isinstance(verify, (bool, str, os.PathLike)):
             raise ConfigurationError("verify must be True, False or a CA bundle path")
         self.timeout = float(timeout)

@@ -16,7 +16,6 @@ deadline, the request sent). Replies over ``max_reply_bytes`` raise as they woul
 from __future__ import annotations
 
 import errno
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -26,8 +25,8 @@ import urllib3
 import urllib3.exceptions
 
 from .. import defaults
-from ..errors import ConfigurationError, TransportError
-from ..transport import HttpReply, failure_after_sending, reply_too_large
+from ..errors import TransportError
+from ..transport import HttpReply, check_limits, failure_after_sending, reply_too_large
 from .app import Application, Request
 
 __all__ = ["InProcessTransport"]
@@ -45,12 +44,7 @@ class InProcessTransport:
                  max_reply_bytes: int | None = None) -> None:
         timeout = defaults.TIMEOUT if timeout is None else timeout
         cap = defaults.MAX_REPLY_BYTES if max_reply_bytes is None else max_reply_bytes
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-                timeout > 0 and math.isfinite(timeout)):
-            raise ConfigurationError(f"timeout must be a finite number of seconds > 0, "
-                                     f"got {timeout!r}")
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
-            raise ConfigurationError(f"max_reply_bytes must be a positive int, got {cap!r}")
+        check_limits(timeout, max_reply_bytes=cap)
         self.app = app
         self.timeout = float(timeout)
         self.max_reply_bytes = cap
