@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from . import defaults
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -525,7 +526,8 @@ class _Job:
 
 
 def send_bulk(client: EngageClient, message_id: int, recipients: Iterable[object], *,
-              journal: str | os.PathLike[str], workers: int = 8, create_if_missing: bool = False,
+              journal: str | os.PathLike[str], workers: int = defaults.BULK_WORKERS,
+              create_if_missing: bool = False,
               parameters: Mapping[str, object] | None = None,
               on_progress: Callable[[BulkReport], None] | None = None,
               resend_unknown: bool = False, resume: bool = True,

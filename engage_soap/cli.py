@@ -608,8 +608,8 @@ def _api_version(_ctx: click.Context, _param: click.Parameter, value: str) -> st
 @click.option("--resume", is_flag=True, help="Continue the job of an existing journal.")
 @click.option("--resend-unknown", is_flag=True,
               help="Also send to recipients whose earlier send may have gone out.")
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Calls in flight at once.")
+@click.option("--workers", default=defaults.BULK_WORKERS, show_default=True,
+              type=click.IntRange(1, 64), help="Calls in flight at once.")
 @click.option("--rate", default=defaults.ACCOUNT_RATE, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Calls per second.")
 @click.option("--create-if-missing", is_flag=True,

@@ -364,7 +364,7 @@ class EngageClient(TypedCalls):
         return SendResult(message_id=message_id, contact=contact, created=created)
 
     def send_bulk(self, message_id: int, recipients: Iterable[object], *,
-                  journal: str | os.PathLike[str], workers: int = 8,
+                  journal: str | os.PathLike[str], workers: int = defaults.BULK_WORKERS,
                   create_if_missing: bool = False,
                   parameters: Mapping[str, object] | None = None,
                   on_progress: Callable[[BulkReport], None] | None = None,

@@ -3,7 +3,7 @@ them from here."""
 
 from __future__ import annotations
 
-__all__ = ["ACCOUNT_RATE", "MAX_ATTEMPTS", "MAX_REPLY_BYTES", "POOL_SIZE",
+__all__ = ["ACCOUNT_RATE", "BULK_WORKERS", "MAX_ATTEMPTS", "MAX_REPLY_BYTES", "POOL_SIZE",
            "THROTTLE_BACKOFF", "TIMEOUT"]
 
 #: The deadline in seconds of one attempt (name resolution to the last byte of the reply).
@@ -19,3 +19,5 @@ THROTTLE_BACKOFF = 30.0
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: Kept-alive connections per origin; more threads open extra ones.
 POOL_SIZE = 32
+#: Calls a bulk job keeps in flight at once (enough for the account's rate at ~0.8 s a call).
+BULK_WORKERS = 8

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+from click.testing import Result
+
+Invoke = Callable[..., Result]  # the ``invoke`` fixture of tests/cli/conftest.py
 
 
 def one_json(stdout: str) -> dict[str, Any]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from cli_output import one_json
-from conftest import Invoke
+from cli_output import Invoke, one_json
 
 SECRET = "pa:ss@w0rd-9c1e"
 
