@@ -138,6 +138,7 @@ class AsyncEngageClient(AsyncTypedCalls):
                  wsdl_cache_dir: str | os.PathLike[str] | None = None,
                  wsdl_allowed_hosts: Iterable[str] = (), validate: bool = False,
                  rate_store: str | os.PathLike[str] | None = None,
+                 protocol: str | None = None,
                  max_workers: int = DEFAULT_MAX_WORKERS) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) \
                 or max_workers < 1:
@@ -152,7 +153,7 @@ class AsyncEngageClient(AsyncTypedCalls):
             "endpoint": endpoint, "username": username, "password": password, "wsdl": wsdl,
             "retry": retry, "rate_limit": rate_limit, "wsdl_cache_dir": wsdl_cache_dir,
             "wsdl_allowed_hosts": wsdl_allowed_hosts, "validate": validate,  # checked there
-            "rate_store": rate_store}
+            "rate_store": rate_store, "protocol": protocol}
         self._res = _Resources(max_workers)
         self._build_lock = threading.Lock()
         self._closed = False

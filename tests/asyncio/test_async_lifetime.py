@@ -144,3 +144,35 @@ def test_no_secret_in_repr_or_logs(engage_sandbox: EngageSandbox,
     assert "outcome unknown" in caplog.text
     assert password not in caplog.text and password not in repr(client)
     assert repr(client).startswith("AsyncEngageClient(endpoint=")
+
+
+def test_the_async_client_takes_every_argument_of_the_sync_client() -> None:
+    import inspect
+
+    from engage_soap import EngageClient
+
+    sync = inspect.signature(EngageClient.__init__).parameters
+    both = {k: v for k, v in inspect.signature(AsyncEngageClient.__init__).parameters.items()
+            if k != "max_workers"}
+    assert [(p.name, p.kind, p.default) for p in both.values()] == \
+        [(p.name, p.kind, p.default) for p in sync.values()]
+
+
+def test_the_async_client_speaks_rest_too() -> None:
+    from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
+    from engage_soap.sandbox.server import INPROCESS_BASE_URL
+
+    sandbox = Sandbox()
+    endpoint = INPROCESS_BASE_URL + sandbox.rest_path
+
+    async def main() -> int:
+        async with AsyncEngageClient(endpoint, DEFAULT_USERNAME, DEFAULT_PASSWORD,
+                                     transport=sandbox.transport()) as client:
+            await client.message_send_single(MESSAGE, CONTACT)
+            return (await client.contact_get(contact_id=CONTACT)).id
+
+    assert asyncio.run(main()) == CONTACT
+    assert sandbox.state.outbox[-1].recipient_id == CONTACT
+    with pytest.raises(ConfigurationError, match="protocol"):  # the path says rest
+        asyncio.run(AsyncEngageClient.create(endpoint, DEFAULT_USERNAME, DEFAULT_PASSWORD,
+                                             protocol="soap", transport=sandbox.transport()))
