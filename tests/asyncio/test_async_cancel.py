@@ -15,6 +15,8 @@ from asyncio_support import CONTACT, MESSAGE
 from engage_soap import AsyncEngageClient, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox
 
+pytestmark = pytest.mark.long
+
 Steps = Callable[[AsyncEngageClient], Awaitable[None]]
 
 

@@ -13,6 +13,8 @@ from asyncio_support import CONTACT, MESSAGE, Heartbeat, slow_wsdl_server
 from engage_soap import AsyncEngageClient, InvalidInputError, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox
 
+pytestmark = pytest.mark.long
+
 
 def test_every_facade_call_round_trips(engage_sandbox: EngageSandbox,
                                        engage_async_client: AsyncEngageClient) -> None:

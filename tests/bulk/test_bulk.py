@@ -18,6 +18,8 @@ from engage_soap.errors import THROTTLE_TEXT, AuthenticationError, Configuration
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
+pytestmark = pytest.mark.long
+
 MESSAGE = 23541
 # six attempts: the five 502s injected below can never exhaust one lookup's retries
 QUICK = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01, rate_limited_delay=0.05,

@@ -12,12 +12,15 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from pytest_httpserver import HTTPServer
 
 from engage_soap.pytest_plugin import EngageSandbox
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.sandbox import Sandbox
+
+pytestmark = pytest.mark.long
 
 Invoke = Callable[..., Result]
 

@@ -19,6 +19,8 @@ from click.testing import Result
 from engage_soap.pytest_plugin import EngageSandbox
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
+pytestmark = pytest.mark.long
+
 Invoke = Callable[..., Result]
 SEND = ("send-bulk", "--message-id", "23541", "--input")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+pytestmark = pytest.mark.long
+
 Invoke = Callable[..., Result]
 
 

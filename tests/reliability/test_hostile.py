@@ -24,6 +24,8 @@ from engage_soap import (
 
 from .fakeserver import ECM, SOAP_ENV, FakeServer, Handler, Reply, contact_reply, envelope
 
+pytestmark = pytest.mark.long
+
 NONE = RetryPolicy.none()
 
 

@@ -35,6 +35,8 @@ from .fakeserver import (
     fault,
 )
 
+pytestmark = pytest.mark.long
+
 READS = [("contactGet", lambda c: c.contact_get(email="a@example.com")),
          ("systemGetApiVersion", lambda c: c.api_version())]
 WRITES = [("messageSendSingle", lambda c: c.message_send_single(23541, 33457)),

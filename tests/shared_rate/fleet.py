@@ -1,25 +1,30 @@
 """Many processes on one account: worker processes, a real Redis server, a run of both.
 
-Used by tests/shared_rate and benchmarks/shared.py. Run as a script, this file is one
-worker: it reads its job (JSON) from argv, builds its own EngageClient, prints ``ready``,
-waits for ``go`` on stdin, makes its calls and prints one JSON result.
+Used by tests/shared_rate and benchmarks/shared.py. Run as a script, this file launches
+one fleet, as ``gunicorn --preload`` starts its workers: it reads the jobs (JSON) from argv,
+parses the bundled WSDL once, then forks one worker process per job. Each worker builds
+its own EngageClient; the launcher prints ``ready`` when all have, waits for ``go`` on
+stdin, lets them all start at once and prints their results as one JSON list.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-WORKER = os.path.abspath(__file__)
+LAUNCHER = os.path.abspath(__file__)
 
 
 @dataclass
@@ -34,9 +39,6 @@ class Job:
     rate: float = 10.0
     max_attempts: int = 1  # 1: a throttle is counted, not retried
     rate_limited_delay: float = 0.05  # the shared back-off after a throttle
-
-    def argv(self) -> list[str]:
-        return [sys.executable, WORKER, json.dumps(self.__dict__)]
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Result:
     log: list[str] = field(default_factory=list)
 
 
-def _worker(job: Job) -> Result:
+def _worker(job: Job, ready: Callable[[], None], wait_for_go: Callable[[], None]) -> Result:
     from engage_soap import EngageClient, RateLimitedError, RetryPolicy
     from engage_soap.errors import EngageError
 
@@ -72,8 +74,8 @@ def _worker(job: Job) -> Result:
     errors: list[str] = []
     with EngageClient(job.url, job.username, job.password, rate_limit=job.rate, retry=retry,
                       rate_store=job.store, timeout=10.0) as client:
-        print("ready", flush=True)
-        sys.stdin.readline()
+        ready()
+        wait_for_go()
         first = time.time()
         for _ in range(job.calls):
             try:
@@ -93,41 +95,97 @@ def _worker(job: Job) -> Result:
 
 @dataclass
 class Fleet:
-    """Worker processes started together: each builds its client, then all go at once."""
+    """Worker processes started together: each builds its client, then all go at once.
+
+    One launcher process (a session of its own) forks the workers; ``kill`` ends them all.
+    """
 
     jobs: Sequence[Job]
-    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    proc: subprocess.Popen[str] | None = None
 
     def start(self) -> Fleet:
-        self.procs = [subprocess.Popen(job.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       text=True) for job in self.jobs]
+        jobs = json.dumps([job.__dict__ for job in self.jobs])
+        self.proc = subprocess.Popen([sys.executable, LAUNCHER, jobs], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
         return self
 
     def ready(self) -> None:
-        for proc in self.procs:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            assert line.strip() == "ready", f"a worker did not start: {line!r}"
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", f"the workers did not start: {line!r}"
 
     def go(self) -> None:
-        for proc in self.procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
 
     def results(self, timeout: float = 300.0) -> list[Result]:
-        out = []
-        for proc in self.procs:
-            stdout, _ = proc.communicate(timeout=timeout)
-            assert proc.returncode == 0, f"a worker failed: {stdout!r}"
-            out.append(Result(**json.loads(stdout)))
-        return out
+        assert self.proc is not None
+        stdout, _ = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, f"a worker failed: {stdout!r}"
+        return [Result(**r) for r in json.loads(stdout)]
 
     def kill(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the launcher and its workers
+        self.proc.communicate()
+
+
+def _launch(jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """Fork one worker per job (after parsing the WSDL once), run them, their results."""
+    from engage_soap import EngageClient
+
+    first = jobs[0]
+    EngageClient(first.url, first.username, first.password, rate_limit=None).close()
+    workers: list[tuple[int, int, int, int]] = []  # pid, ready (read), go (write), result
+    for job in jobs:
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: only its own ends open, so it ends with the launcher
+            for fd in (ready_r, go_w, out_r, *(fd for w in workers for fd in w[1:])):
+                os.close(fd)
+            code = 1
+
+            def ready(fd: int = ready_w) -> None:
+                os.write(fd, b"r")
+
+            def wait_for_go(fd: int = go_r) -> None:
+                if os.read(fd, 1) != b"g":  # the launcher is gone
+                    os._exit(1)
+
+            try:
+                result = _worker(job, ready, wait_for_go)
+                with os.fdopen(out_w, "w") as out:
+                    json.dump(result.__dict__, out)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        for fd in (ready_w, go_r, out_w):
+            os.close(fd)
+        workers.append((pid, ready_r, go_w, out_r))
+    for _, ready_r, _, _ in workers:
+        if os.read(ready_r, 1) != b"r":
+            raise RuntimeError("a worker died before it was ready")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _, _, go_w, _ in workers:
+        os.write(go_w, b"g")
+    results = []
+    for pid, _, _, out_r in workers:
+        with os.fdopen(out_r) as out:
+            text = out.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not text:
+            raise RuntimeError(f"a worker failed (wait status {status})")
+        results.append(json.loads(text))
+    return results
 
 
 _SANDBOX = r"""
@@ -148,11 +206,18 @@ class RemoteSandbox:
     would be: the workers' arrival times do not depend on this process's GIL."""
 
     def __init__(self, users: dict[str, str] | None = None) -> None:
+        # started here, waited for at the first ``url``: several start side by side
         self.proc = subprocess.Popen([sys.executable, "-c", _SANDBOX, json.dumps(users or {})],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), self.url
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            assert self.proc.stdout is not None
+            self._url = self.proc.stdout.readline().strip()
+            assert self._url.startswith("http://127.0.0.1:"), self._url
+        return self._url
 
     def throttle_once(self) -> None:
         """The next call gets the vendor's throttle fault."""
@@ -235,8 +300,8 @@ def redis_server(password: str | None = None) -> Iterator[RedisServer]:
 
 
 def _main(argv: Sequence[str]) -> None:
-    result = _worker(Job(**json.loads(argv[0])))
-    print(json.dumps(result.__dict__), flush=True)
+    results = _launch([Job(**job) for job in json.loads(argv[0])])
+    print(json.dumps(results), flush=True)
 
 
 if __name__ == "__main__":
