@@ -128,8 +128,8 @@ class OperationPlan:
 # ---------------------------------------------------------------- writing
 
 
-# (tag, prefix) -> (start tag, end tag, xsi:nil element), built once per tag of a schema
-_TAGS: dict[tuple[str, str], tuple[str, str, str]] = {}
+# prefix -> tag -> (start tag, end tag, xsi:nil element), built once per tag of a schema
+_TAGS: dict[str, dict[str, tuple[str, str, str]]] = {"ns0": {}, "ecm": {}}
 _HEAD = ('<?xml version="1.0" encoding="utf-8"?>'
          f'<soapenv:Envelope xmlns:soapenv="{SOAP11_NS}"><soapenv:Body>')
 _TAIL = "</soapenv:Body></soapenv:Envelope>"
@@ -137,7 +137,7 @@ _TAIL = "</soapenv:Body></soapenv:Envelope>"
 
 def _tags(tag: str, prefix: str = "ns0") -> tuple[str, str, str]:
     """The start tag, end tag and xsi:nil element for ``tag`` (``{ns}local`` or ``local``)."""
-    found = _TAGS.get((tag, prefix))
+    found = _TAGS[prefix].get(tag)
     if found is None:
         ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
         name = f"{prefix}:{local}" if ns else local
@@ -145,7 +145,7 @@ def _tags(tag: str, prefix: str = "ns0") -> tuple[str, str, str]:
         decl = f' xmlns:{prefix}="{uri}"' if ns else ""
         found = (f"<{name}{decl}>", f"</{name}>",
                  f'<{name}{decl} xmlns:xsi="{_XSI_NS}" xsi:nil="true"/>')
-        _TAGS[tag, prefix] = found
+        _TAGS[prefix][tag] = found
     return found
 
 

@@ -65,7 +65,8 @@ class WireBase:
     def __init__(self, model: ServiceModel, http: Transport) -> None:
         self._model = model
         self._http = http
-        self._last: Exchange | None = None
+        # the last exchange's fields: an Exchange is built only when someone asks for it
+        self._last: tuple[Any, ...] | None = None
 
     @property
     def model(self) -> ServiceModel:
@@ -73,7 +74,7 @@ class WireBase:
 
     @property
     def last_exchange(self) -> Exchange | None:
-        return self._last
+        return None if self._last is None else Exchange(*self._last)
 
     def exchange(self, operation: str, method: str, url: str, body: bytes | None,
                  headers: Mapping[str, str], send_headers: Mapping[str, str]) -> HttpReply:
@@ -86,10 +87,10 @@ class WireBase:
         try:
             reply = self._http.request(method, url, body, send_headers)
         except EngageError:
-            self._last = Exchange(operation, url, headers, body or b"", None, {}, None, 0.0)
+            self._last = (operation, url, headers, body or b"", None, {}, None, 0.0)
             raise
-        self._last = Exchange(operation, url, headers, body or b"", reply.status,
-                              reply.headers, reply.body, reply.elapsed)
+        self._last = (operation, url, headers, body or b"", reply.status, reply.headers,
+                      reply.body, reply.elapsed)
         if debug:
             log.debug("%s reply (HTTP %d, %.1f ms):\n%s", operation, reply.status,
                       reply.elapsed * 1000, shorten_for_log(reply.body))

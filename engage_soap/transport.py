@@ -542,7 +542,14 @@ class HttpTransport:
                 resp.release_conn()
 
     def _read_body(self, resp: Any) -> bytes:
+        """The whole body, decoded, at most ``max_reply_bytes``.
+
+        Read until urllib3 says the end (an empty read) or, for a body without a content
+        encoding, until the announced length has come (the read after it could only be
+        empty); a body cut short ends in urllib3's error either way.
+        """
         cap = self.max_reply_bytes
+        whole = "content-encoding" not in resp.headers  # nothing held back by a decoder
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -554,7 +561,9 @@ class HttpTransport:
                 resp.close()
                 raise reply_too_large(cap)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if whole and resp.length_remaining == 0:
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # ------------------------------------------------------------ lifetime
 
