@@ -231,7 +231,7 @@ def read_fields(elem: etree._Element, plan: ComplexPlan, path: str) -> dict[str,
         if f is None:
             continue
         name = f.name
-        if child.get(XSI_NIL) in ("true", "1"):
+        if child.items() and child.get(XSI_NIL) in ("true", "1"):  # most have no attribute
             value: Any = None
         elif f.complex is not None:
             value = read_fields(child, f.complex, f"{path}/{name}")

@@ -153,7 +153,7 @@ def write_fields(writer: Writer[N], parent: N, plan: ComplexPlan, value: Mapping
     Raises InvalidInputError naming the field path (``contactGet/identifier/type``) when
     ``value`` does not fit: an unknown or missing field, a wrong type, a bad count.
     """
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # dict: no ABC check
         raise InvalidInputError(f"{path} must be a mapping, not {type(value).__name__}")
     by_name = plan.by_name
     if not by_name.keys() >= value.keys():
