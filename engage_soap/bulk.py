@@ -417,20 +417,24 @@ def _try_again_later(error: EngageError) -> bool:
 # ---------------------------------------------------------------- the job
 
 
+@dataclass(eq=False)
 class _Job:
-    def __init__(self, client: EngageClient, message_id: int, journal: Journal,
-                 create_if_missing: bool, resend_unknown: bool, dry_run: bool) -> None:
-        self.client = client
-        self.message_id = message_id
-        self.journal = journal
-        self.create_if_missing = create_if_missing
-        self.resend_unknown = resend_unknown
-        self.dry_run = dry_run
-        self.report = BulkReport(dry_run=dry_run)
-        self.stop = threading.Event()
-        self.fatal: EngageError | None = None
-        self.reached = False  # some call got an answer: the endpoint is there
-        self._lock = threading.Lock()
+    """One run: what it sends, its journal and report, and whether it must stop."""
+
+    client: EngageClient
+    message_id: int
+    journal: Journal
+    create_if_missing: bool
+    resend_unknown: bool
+    dry_run: bool
+    report: BulkReport = field(init=False)
+    stop: threading.Event = field(init=False, default_factory=threading.Event)
+    fatal: EngageError | None = field(init=False, default=None)
+    reached: bool = field(init=False, default=False)  # some call got an answer
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.report = BulkReport(dry_run=self.dry_run)
 
     def _row(self, rec: BulkRecipient, params: Mapping[str, object],
              error: EngageError | None = None, message: str | None = None,

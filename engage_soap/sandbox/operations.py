@@ -16,7 +16,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from lxml import etree
 
@@ -354,12 +354,14 @@ def _user_get_by_identifier(request: etree._Element, state: SandboxState,
     return _user_reply("userGetByIdentifierResponse", contact)
 
 
-def _profile_get(name: str) -> Handler:
+def _attributes_get(name: str, find: Callable[[etree._Element, SandboxState], Any]
+                    ) -> Handler:
+    """A reply listing the attributes of what ``find`` names (a user or a membership)."""
     def handler(request: etree._Element, state: SandboxState, _version: str) -> etree._Element:
         with state.lock:
-            contact = _user(request, state)
+            found = find(request, state)
             reply = payload_element(name)
-            _attributes(reply, contact.attributes, "attributes")
+            _attributes(reply, found.attributes, "attributes")
         return reply
     return handler
 
@@ -480,16 +482,6 @@ def _membership_find_all(name: str) -> Handler:
     return handler
 
 
-def _membership_get_attributes(name: str) -> Handler:
-    def handler(request: etree._Element, state: SandboxState, _version: str) -> etree._Element:
-        with state.lock:
-            membership = _member(request, state)
-            reply = payload_element(name)
-            _attributes(reply, membership.attributes, "attributes")
-        return reply
-    return handler
-
-
 def _membership_change(name: str, *, replace: bool) -> Handler:
     def handler(request: etree._Element, state: SandboxState, _version: str) -> etree._Element:
         with state.lock:
@@ -548,8 +540,8 @@ _HANDLERS: dict[str, Handler] = {
     "userGet": _user_get,
     "userGetByEmail": _user_get_by_email,
     "userGetByIdentifier": _user_get_by_identifier,
-    "userGetProfile": _profile_get("userGetProfileResponse"),
-    "userGetProfileByEmail": _profile_get("userGetProfileByEmailResponse"),
+    "userGetProfile": _attributes_get("userGetProfileResponse", _user),
+    "userGetProfileByEmail": _attributes_get("userGetProfileByEmailResponse", _user),
     "userUpdateProfile": _profile_change("userUpdateProfileResponse", replace=False),
     "userUpdateProfileByEmail": _profile_change("userUpdateProfileByEmailResponse",
                                                 replace=False),
@@ -567,9 +559,9 @@ _HANDLERS: dict[str, Handler] = {
     "membershipDelete": _membership_delete,
     "membershipFindAll": _membership_find_all("membershipFindAllResponse"),
     "membershipFindAllByEmail": _membership_find_all("membershipFindAllByEmailResponse"),
-    "membershipGetAttributes": _membership_get_attributes("membershipGetAttributesResponse"),
-    "membershipGetAttributesByEmail": _membership_get_attributes(
-        "membershipGetAttributesByEmailResponse"),
+    "membershipGetAttributes": _attributes_get("membershipGetAttributesResponse", _member),
+    "membershipGetAttributesByEmail": _attributes_get(
+        "membershipGetAttributesByEmailResponse", _member),
     "membershipUpdateAttributes": _membership_change("membershipUpdateAttributesResponse",
                                                      replace=False),
     "membershipReplaceAttributes": _membership_change("membershipReplaceAttributesResponse",
