@@ -8,11 +8,17 @@ import subprocess
 import pytest
 
 
+def _seconds(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("long")
+    return float(mark.args[0]) if mark is not None else 0.0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules marked ``long`` first, the rest in their order: ``make test`` hands whole
-    modules to its workers in this order, so the long ones start at once and the workers
-    end together (xdist's own order, by test count, would start them last)."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    """Modules marked ``long(seconds)`` first, longest first, the rest in their order:
+    ``make test`` hands whole modules to its workers in this order, so the long ones start
+    at once and the workers end together (xdist's own order, by test count, would start
+    them last)."""
+    items.sort(key=lambda item: -_seconds(item))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from asyncio_support import CONTACT, MESSAGE
 from engage_soap import AsyncEngageClient, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(5)
 
 Steps = Callable[[AsyncEngageClient], Awaitable[None]]
 

@@ -13,7 +13,7 @@ from asyncio_support import CONTACT, MESSAGE, Heartbeat, slow_wsdl_server
 from engage_soap import AsyncEngageClient, InvalidInputError, RetryPolicy
 from engage_soap.pytest_plugin import EngageSandbox
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(9)
 
 
 def test_every_facade_call_round_trips(engage_sandbox: EngageSandbox,

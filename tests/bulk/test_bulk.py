@@ -18,7 +18,7 @@ from engage_soap.errors import THROTTLE_TEXT, AuthenticationError, Configuration
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(6)
 
 MESSAGE = 23541
 # six attempts: the five 502s injected below can never exhaust one lookup's retries

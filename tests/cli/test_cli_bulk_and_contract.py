@@ -20,7 +20,7 @@ from engage_soap.pytest_plugin import EngageSandbox
 from engage_soap.resources import bundled_wsdl, bundled_xsd
 from engage_soap.sandbox import Sandbox
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(9)
 
 Invoke = Callable[..., Result]
 

@@ -19,7 +19,7 @@ from click.testing import Result
 from engage_soap.pytest_plugin import EngageSandbox
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(17)
 
 Invoke = Callable[..., Result]
 SEND = ("send-bulk", "--message-id", "23541", "--input")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(3)
 
 Invoke = Callable[..., Result]
 

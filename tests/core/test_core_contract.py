@@ -48,6 +48,8 @@ from engage_soap.schema import ComplexPlan, SimplePlan
 from engage_soap.service import READ_OPERATIONS, is_read
 from engage_soap.testing import HttpReply, HttpRequest, MockTransport
 
+pytestmark = pytest.mark.long(6)
+
 XSD = etree.XMLSchema(etree.parse(str(bundled_xsd())))
 PLANS = zeep_binding.load_wsdl(None).operations
 

@@ -39,6 +39,8 @@ from engage_soap import (
     UnexpectedServerError,
 )
 
+pytestmark = pytest.mark.long(4)
+
 EMAIL = "j.mcexample@example.com"
 NEW = "new.contact@example.com"
 MakeClient = Callable[..., EngageClient]

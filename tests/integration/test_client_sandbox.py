@@ -31,6 +31,8 @@ from engage_soap import (
 )
 from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox, SoapFault
 
+pytestmark = pytest.mark.long(4)
+
 
 @pytest.fixture(scope="module")
 def sandbox() -> Sandbox:

@@ -40,7 +40,7 @@ from engage_soap import (
     zeep_binding,
 )
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(7)
 
 USER, PASSWORD = "perf-user", "perf-secret"
 NONE = RetryPolicy.none()

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.long(5)
+
 # pytester is not enabled project-wide; a test module may ask for it.
 pytest_plugins = ["pytester"]
 

@@ -25,7 +25,7 @@ from engage_soap.testing import (
 from engage_soap.transport import HttpTransport
 
 pytest_plugins = ["pytester"]
-pytestmark = pytest.mark.usefixtures("own_key")
+pytestmark = [pytest.mark.usefixtures("own_key"), pytest.mark.long(5)]
 
 USER_TEST = '''
 import os

@@ -32,7 +32,7 @@ from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox
 from .conftest import FAST
 from .fakeserver import FakeServer, Handler, Recorded, Reply, contact_reply
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(13)
 
 MESSAGE = 23541
 

@@ -24,7 +24,7 @@ from engage_soap import (
 
 from .fakeserver import ECM, SOAP_ENV, FakeServer, Handler, Reply, contact_reply, envelope
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(6)
 
 NONE = RetryPolicy.none()
 

@@ -35,7 +35,7 @@ from .fakeserver import (
     fault,
 )
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(7)
 
 READS = [("contactGet", lambda c: c.contact_get(email="a@example.com")),
          ("systemGetApiVersion", lambda c: c.api_version())]

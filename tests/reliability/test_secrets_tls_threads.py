@@ -31,6 +31,8 @@ from .fakeserver import (
     fault,
 )
 
+pytestmark = pytest.mark.long(4)
+
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:

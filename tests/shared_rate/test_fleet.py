@@ -24,7 +24,7 @@ from engage_soap.sandbox import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 from .fleet import Fleet, Job, RedisServer, RemoteSandbox, Result, elapsed
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(16)
 
 CALLS = 60  # per process, 4 processes: 240 calls at 10/s
 FLOOR = 4 * CALLS / 10.0  # 24 s: the physical minimum the issue names

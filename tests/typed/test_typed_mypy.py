@@ -6,6 +6,8 @@ import pytest
 from programs import BUNDLED, TENANT
 from typed_support import Checked
 
+pytestmark = pytest.mark.long(6)
+
 MISTAKES = [name for name in (*BUNDLED, *TENANT) if not name.endswith("_ok")
             and name != "readme_example"]
 
