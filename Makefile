@@ -17,13 +17,14 @@ demo: $(STAMP)
 	$(BIN)/engage-soap send-prepared --sandbox --message-id 23541 \
 	    --email j.mcexample@example.com --param FIRSTNAME=Jo
 
-## every test, then the linters: eight workers on two cores (the suite mostly waits on
-## sockets, sleeps and subprocesses), each given whole modules, long ones first; then
-## the tests that need the machine to themselves. Bytecode is written even where the
-## environment says not to: pytest caches its rewritten test modules there.
+## every test, then the linters. First the tests that need the machine to themselves
+## (their collection also leaves pytest's rewritten modules cached for the next step:
+## bytecode is written even where the environment says not to), then the rest on eight
+## workers on two cores (the suite mostly waits on sockets, sleeps and subprocesses),
+## each given whole modules, long ones first.
 test: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 8 --dist loadfile --no-loadscope-reorder -m "not serial"
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -m serial
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 8 --dist loadfile --no-loadscope-reorder -m "not serial"
 	$(MAKE) lint
 
 lint: $(STAMP)
